@@ -1,0 +1,220 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/multipolar/multipolar/internal/apierr"
+)
+
+// serve writes the upstream's answer to the client: headers, then the body,
+// flushing every complete server-sent event as soon as it is read.
+func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, resp *http.Response, schema Schema, res *Result) {
+	defer resp.Body.Close()
+	res.Provider = t.Upstream.Name()
+	res.Status = resp.StatusCode
+	ct := resp.Header.Get("Content-Type")
+	res.Stream = strings.HasPrefix(ct, "text/event-stream")
+	h := w.Header()
+	h["X-Multipolar-Provider"] = []string{res.Provider}
+	if ct != "" {
+		h["Content-Type"] = resp.Header["Content-Type"]
+	}
+	if res.Stream {
+		h["Cache-Control"] = noCache
+		h["X-Accel-Buffering"] = accelNo
+	} else if resp.ContentLength >= 0 {
+		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	var err error
+	if res.Stream {
+		if e.Observer != nil {
+			e.Observer.StreamOpen(1)
+			defer e.Observer.StreamOpen(-1)
+		}
+		err = e.copyStream(w, resp.Body, t.StreamIdle, schema, res)
+	} else {
+		err = copyBody(w, resp.Body, t.StreamIdle, res)
+	}
+	if err != nil && res.Err == nil {
+		switch {
+		case ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+			res.Err = apierr.Wrap(apierr.ClientCanceled, err, "client closed the request")
+		case isTimeout(err) || errors.Is(err, errStreamIdle):
+			res.Err = apierr.Wrap(apierr.UpstreamTimeout, err, "the upstream stopped sending")
+		default:
+			res.Err = apierr.Wrap(apierr.UpstreamUnavailable, err, "the upstream connection failed mid-response")
+		}
+	}
+}
+
+var (
+	noCache = []string{"no-cache"}
+	accelNo = []string{"no"}
+)
+
+// idleReader fails a read that waits longer than idle, by closing the body
+// from a timer; the timer is re-armed after every read.
+type idleReader struct {
+	body  io.ReadCloser
+	idle  time.Duration
+	timer *time.Timer
+	fired chan struct{}
+}
+
+func newIdleReader(body io.ReadCloser, idle time.Duration) *idleReader {
+	r := &idleReader{body: body, idle: idle, fired: make(chan struct{})}
+	if idle > 0 {
+		r.timer = time.AfterFunc(idle, func() {
+			close(r.fired)
+			_ = body.Close()
+		})
+	}
+	return r
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.body.Read(p)
+	if r.timer != nil {
+		select {
+		case <-r.fired:
+			return n, errStreamIdle
+		default:
+		}
+		r.timer.Reset(r.idle)
+	}
+	return n, err
+}
+
+func (r *idleReader) stop() {
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+}
+
+// copyBody copies a non-streamed body with a pooled buffer.
+func copyBody(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, res *Result) error {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	var src io.Reader = body
+	if idle > 0 {
+		ir := newIdleReader(body, idle)
+		defer ir.stop()
+		src = ir
+	}
+	buf := *bp
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			res.Bytes += int64(m)
+			if werr != nil {
+				return werr
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// copyStream copies a text/event-stream body. It writes and flushes only
+// complete events (ended by a blank line), so an upstream cut never leaves a
+// half event in front of the error event that reports it.
+func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, schema Schema, res *Result) error {
+	flusher, _ := w.(http.Flusher)
+	flush := func() {
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	flush() // headers now: the client sees the stream open before the first event
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	ir := newIdleReader(body, idle)
+	defer ir.stop()
+	buf := *bp
+	held := 0 // bytes of an incomplete event at the start of buf
+	done := false
+	for {
+		n, rerr := ir.Read(buf[held:])
+		held += n
+		if end := lastEventEnd(buf[:held]); end > 0 {
+			if bytes.Contains(buf[:end], doneMarker) {
+				done = true
+			}
+			m, werr := w.Write(buf[:end])
+			res.Bytes += int64(m)
+			if werr != nil {
+				return werr
+			}
+			flush()
+			held = copy(buf, buf[end:held])
+		} else if held == len(buf) {
+			// One event larger than the buffer: pass it through as it comes.
+			m, werr := w.Write(buf[:held])
+			res.Bytes += int64(m)
+			if werr != nil {
+				return werr
+			}
+			flush()
+			held = 0
+		}
+		if rerr == nil {
+			continue
+		}
+		// OpenAI streams end with [DONE]: an EOF before it is a cut.
+		if rerr == io.EOF && done {
+			if held > 0 { // a final event without its blank line
+				m, _ := w.Write(buf[:held])
+				res.Bytes += int64(m)
+				flush()
+			}
+			return nil
+		}
+		if rerr == io.EOF {
+			rerr = errCut
+		}
+		if errors.Is(rerr, errStreamIdle) {
+			res.Err = apierr.Wrap(apierr.UpstreamTimeout, rerr, "the upstream stream stalled")
+		} else {
+			res.Err = apierr.Wrap(apierr.UpstreamUnavailable, rerr, "the upstream stream was cut before it finished")
+		}
+		// The client already has part of the answer: end the stream with an
+		// error event in its own schema rather than a silent truncation.
+		out := schema.AppendStreamError(buf[:0], res.Err)
+		m, _ := w.Write(out)
+		res.Bytes += int64(m)
+		flush()
+		return rerr
+	}
+}
+
+var doneMarker = []byte("data: [DONE]")
+
+// lastEventEnd returns the index just past the last blank line ("\n\n" or
+// "\r\n\r\n") in b, or 0.
+func lastEventEnd(b []byte) int {
+	for i := len(b) - 1; i > 0; i-- {
+		if b[i] == '\n' {
+			if b[i-1] == '\n' {
+				return i + 1
+			}
+			if i >= 3 && b[i-1] == '\r' && b[i-2] == '\n' && b[i-3] == '\r' {
+				return i + 1
+			}
+		}
+	}
+	return 0
+}

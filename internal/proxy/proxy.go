@@ -1,0 +1,311 @@
+// Package proxy is the forwarding engine: it offers a request to a route's
+// targets in order, fails over on connection errors, timeouts, 429 and 5xx
+// before any byte reached the client, and streams the chosen answer through,
+// flushing each server-sent event as it arrives.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/multipolar/multipolar/internal/apierr"
+	"github.com/multipolar/multipolar/internal/llm"
+)
+
+// Upstream builds the HTTP request a provider expects for a raw request.
+type Upstream interface {
+	Name() string
+	NewRequest(ctx context.Context, r *llm.RawRequest) (*http.Request, error)
+}
+
+// Target is one entry of a route: an upstream, the model name it knows, and
+// how to reach it.
+type Target struct {
+	Upstream Upstream
+	// Model is the upstream's name for the model.
+	Model string
+	// Transport carries requests to this upstream; its dial and
+	// response-header timeouts are the provider's connect and first-byte
+	// timeouts.
+	Transport http.RoundTripper
+	// StreamIdle bounds the gap between two reads of the upstream body.
+	StreamIdle time.Duration
+}
+
+// Schema renders errors in the client's API.
+type Schema interface {
+	WriteError(w http.ResponseWriter, e *apierr.Error)
+	AppendStreamError(b []byte, e *apierr.Error) []byte
+}
+
+// Observer is told about each upstream attempt and each stream's life. It
+// must be safe for concurrent use and cheap: it runs on the request path.
+type Observer interface {
+	Attempt(a *Attempt, model string)
+	StreamOpen(delta int)
+}
+
+// Outcome classifies an attempt.
+type Outcome uint8
+
+// Outcomes.
+const (
+	// Served: this attempt's answer went to the client.
+	Served Outcome = iota
+	// ConnectError: the upstream could not be reached.
+	ConnectError
+	// Timeout: no response headers within the first-byte timeout.
+	Timeout
+	// RateLimited: the upstream answered 429.
+	RateLimited
+	// ServerError: the upstream answered 5xx.
+	ServerError
+	// AuthRejected: the upstream refused the gateway's credentials (401/403).
+	AuthRejected
+	// Canceled: the client went away.
+	Canceled
+)
+
+var outcomeName = [...]string{"served", "connect_error", "timeout", "rate_limited", "server_error", "auth_rejected", "canceled"}
+
+// String names o for metrics and logs.
+func (o Outcome) String() string { return outcomeName[o] }
+
+// Attempt records one try of one target.
+type Attempt struct {
+	Provider string
+	Model    string
+	Outcome  Outcome
+	// Status is the upstream's HTTP status, 0 when none arrived.
+	Status   int
+	Duration time.Duration
+	// RetryAfter is the upstream's Retry-After, normalised to seconds.
+	RetryAfter string
+	Err        error
+}
+
+// Result is what became of a request.
+type Result struct {
+	// Provider served the client; empty when none did.
+	Provider string
+	// Status is the status the client received.
+	Status int
+	// Attempts lists every try in order.
+	Attempts []Attempt
+	// Bytes is the body size written to the client.
+	Bytes int64
+	// Stream reports whether the answer was an event stream.
+	Stream bool
+	// Err is the failure, when the request failed or was cut.
+	Err *apierr.Error
+	attempts [4]Attempt
+}
+
+// Engine forwards requests. It is safe for concurrent use.
+type Engine struct {
+	Observer Observer
+}
+
+var (
+	errStreamIdle = errors.New("upstream stream idle timeout")
+	errCut        = errors.New("upstream stream ended before completion")
+)
+
+// bufPool holds 32 KiB copy buffers, as httputil.ReverseProxy's BufferPool.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// maxErrorBody bounds how much of a failed attempt's body is kept.
+const maxErrorBody = 64 << 10
+
+// Forward offers raw to each target in order and writes the answer, or an
+// error in the client's schema, to w. res is filled in; it must be fresh.
+func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, raw *llm.RawRequest, targets []Target, schema Schema, res *Result) {
+	res.Attempts = res.attempts[:0]
+	var (
+		last429     []byte
+		last429From string
+	)
+	for i := range targets {
+		t := &targets[i]
+		raw.UpstreamModel = t.Model
+		if raw.UpstreamModel == "" {
+			raw.UpstreamModel = raw.Model
+		}
+		a := Attempt{Provider: t.Upstream.Name(), Model: raw.UpstreamModel}
+		start := time.Now()
+		resp, err := e.send(ctx, t, raw)
+		a.Duration = time.Since(start)
+		if err != nil {
+			a.Err = err
+			switch {
+			case ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+				a.Outcome = Canceled
+				e.record(res, &a, raw.Model)
+				res.Status = apierr.ClientCanceled.Status()
+				res.Err = apierr.Wrap(apierr.ClientCanceled, err, "client closed the request")
+				return
+			case isTimeout(err):
+				a.Outcome = Timeout
+			default:
+				a.Outcome = ConnectError
+			}
+			e.record(res, &a, raw.Model)
+			if ctx.Err() != nil { // request deadline: no time for another target
+				break
+			}
+			continue
+		}
+		a.Status = resp.StatusCode
+		switch {
+		case resp.StatusCode == http.StatusTooManyRequests:
+			a.Outcome = RateLimited
+			a.RetryAfter = retryAfter(resp.Header)
+			last429, last429From = readLimited(resp.Body), a.Provider
+		case resp.StatusCode >= 500:
+			a.Outcome = ServerError
+			_ = readLimited(resp.Body)
+		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+			// The upstream refused our credentials: a provider fault the
+			// client cannot fix, and its message may echo part of a key.
+			a.Outcome = AuthRejected
+			_ = readLimited(resp.Body)
+		default:
+			a.Outcome = Served
+			e.record(res, &a, raw.Model)
+			e.serve(ctx, w, t, resp, schema, res)
+			return
+		}
+		e.record(res, &a, raw.Model)
+	}
+	res.Err = failure(raw.Model, res.Attempts)
+	if res.Err.Kind == apierr.RateLimited && last429 != nil {
+		// The upstream's own 429 already speaks the client's API.
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		if res.Err.RetryAfter != "" {
+			h.Set("Retry-After", res.Err.RetryAfter)
+		}
+		h["X-Multipolar-Provider"] = []string{last429From}
+		w.WriteHeader(http.StatusTooManyRequests)
+		n, _ := w.Write(last429)
+		res.Provider, res.Status, res.Bytes = last429From, http.StatusTooManyRequests, int64(n)
+		return
+	}
+	res.Status = res.Err.Kind.Status()
+	schema.WriteError(w, res.Err)
+}
+
+func (e *Engine) record(res *Result, a *Attempt, model string) {
+	res.Attempts = append(res.Attempts, *a)
+	if e.Observer != nil {
+		e.Observer.Attempt(a, model)
+	}
+}
+
+func (e *Engine) send(ctx context.Context, t *Target, raw *llm.RawRequest) (*http.Response, error) {
+	req, err := t.Upstream.NewRequest(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	return t.Transport.RoundTrip(req)
+}
+
+// failure turns a list of failed attempts into the client's error.
+func failure(model string, attempts []Attempt) *apierr.Error {
+	if len(attempts) == 0 {
+		return apierr.New(apierr.UpstreamUnavailable, "no upstream is configured for model %q", model)
+	}
+	all := func(o Outcome) bool {
+		for i := range attempts {
+			if attempts[i].Outcome != o {
+				return false
+			}
+		}
+		return true
+	}
+	var b strings.Builder
+	for i := range attempts {
+		a := &attempts[i]
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(a.Provider)
+		b.WriteString(": ")
+		switch a.Outcome {
+		case ConnectError:
+			b.WriteString("connection failed")
+		case Timeout:
+			b.WriteString("timed out")
+		default:
+			b.WriteString("HTTP ")
+			b.WriteString(strconv.Itoa(a.Status))
+		}
+	}
+	var cause error
+	for i := range attempts {
+		cause = errors.Join(cause, attempts[i].Err)
+	}
+	switch {
+	case all(RateLimited):
+		e := apierr.Wrap(apierr.RateLimited, cause, "every upstream for model \""+model+"\" is rate limited ("+b.String()+")")
+		e.RetryAfter = minRetryAfter(attempts)
+		return e
+	case all(Timeout):
+		return apierr.Wrap(apierr.UpstreamTimeout, cause, "the upstream did not answer in time for model \""+model+"\" ("+b.String()+")")
+	}
+	return apierr.Wrap(apierr.UpstreamUnavailable, cause, "all upstreams failed for model \""+model+"\" ("+b.String()+")")
+}
+
+func minRetryAfter(attempts []Attempt) string {
+	best := -1
+	for i := range attempts {
+		if n, err := strconv.Atoi(attempts[i].RetryAfter); err == nil && (best < 0 || n < best) {
+			best = n
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return strconv.Itoa(best)
+}
+
+// retryAfter reads Retry-After (seconds) or retry-after-ms, in seconds
+// rounded up. An HTTP-date Retry-After is converted from now.
+func retryAfter(h http.Header) string {
+	if v := h.Get("Retry-After"); v != "" {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+			return strconv.Itoa(n)
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			d := time.Until(t)
+			if d < 0 {
+				d = 0
+			}
+			return strconv.Itoa(int((d + time.Second - 1) / time.Second))
+		}
+	}
+	if v := h.Get("Retry-After-Ms"); v != "" {
+		if ms, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && ms >= 0 {
+			return strconv.Itoa(int((ms + 999) / 1000))
+		}
+	}
+	return ""
+}
+
+func readLimited(body io.ReadCloser) []byte {
+	b, _ := io.ReadAll(io.LimitReader(body, maxErrorBody))
+	_ = body.Close()
+	return b
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}

@@ -1,0 +1,289 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/multipolar/multipolar/internal/apierr"
+	"github.com/multipolar/multipolar/internal/llm"
+)
+
+// plainUpstream posts the raw body to base + "/chat/completions".
+type plainUpstream struct{ name, base string }
+
+func (u plainUpstream) Name() string { return u.name }
+func (u plainUpstream) NewRequest(ctx context.Context, r *llm.RawRequest) (*http.Request, error) {
+	return http.NewRequestWithContext(ctx, http.MethodPost, u.base+"/chat/completions", strings.NewReader(string(r.Body)))
+}
+
+type testSchema struct{}
+
+func (testSchema) WriteError(w http.ResponseWriter, e *apierr.Error) {
+	w.WriteHeader(e.Kind.Status())
+	_, _ = io.WriteString(w, "ERR "+e.Message)
+}
+func (testSchema) AppendStreamError(b []byte, e *apierr.Error) []byte {
+	return append(b, "data: {\"error\":\"cut\"}\n\n"...)
+}
+
+func target(name, base string, idle time.Duration) Target {
+	return Target{Upstream: plainUpstream{name, base}, Transport: &http.Transport{ResponseHeaderTimeout: 200 * time.Millisecond}, StreamIdle: idle}
+}
+
+func forward(t *testing.T, ctx context.Context, targets ...Target) (*httptest.ResponseRecorder, *Result) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	res := &Result{}
+	raw := &llm.RawRequest{Body: []byte(`{"model":"m"}`), Model: "m"}
+	(&Engine{}).Forward(ctx, rec, raw, targets, testSchema{}, res)
+	return rec, res
+}
+
+func status(code int, retryAfter string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, `{"error":{"message":"upstream says `+http.StatusText(code)+`"}}`)
+	}
+}
+
+func closedURL(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+func TestFailover(t *testing.T) {
+	ok := httptest.NewServer(status(200, ""))
+	defer ok.Close()
+	s500 := httptest.NewServer(status(500, ""))
+	defer s500.Close()
+	s429a := httptest.NewServer(status(429, "7"))
+	defer s429a.Close()
+	s429b := httptest.NewServer(status(429, "3"))
+	defer s429b.Close()
+	s400 := httptest.NewServer(status(400, ""))
+	defer s400.Close()
+	s401 := httptest.NewServer(status(401, ""))
+	defer s401.Close()
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Reading the body lets net/http notice the client hanging up.
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	refused := closedURL(t)
+
+	tests := []struct {
+		name       string
+		targets    []Target
+		wantStatus int
+		wantFrom   string
+		outcomes   []Outcome
+		retryAfter string
+	}{
+		{"first serves", []Target{target("a", ok.URL, 0), target("b", s500.URL, 0)}, 200, "a", []Outcome{Served}, ""},
+		{"500 then ok", []Target{target("a", s500.URL, 0), target("b", ok.URL, 0)}, 200, "b", []Outcome{ServerError, Served}, ""},
+		{"refused then ok", []Target{target("a", refused, 0), target("b", ok.URL, 0)}, 200, "b", []Outcome{ConnectError, Served}, ""},
+		{"timeout then ok", []Target{target("a", hang.URL, 0), target("b", ok.URL, 0)}, 200, "b", []Outcome{Timeout, Served}, ""},
+		{"upstream auth rejected then ok", []Target{target("a", s401.URL, 0), target("b", ok.URL, 0)}, 200, "b", []Outcome{AuthRejected, Served}, ""},
+		{"400 passes through, no failover", []Target{target("a", s400.URL, 0), target("b", ok.URL, 0)}, 400, "a", []Outcome{Served}, ""},
+		{"all 429: upstream 429 with smallest Retry-After", []Target{target("a", s429a.URL, 0), target("b", s429b.URL, 0)}, 429, "b", []Outcome{RateLimited, RateLimited}, "3"},
+		{"all timeouts: 504", []Target{target("a", hang.URL, 0), target("b", hang.URL, 0)}, 504, "", []Outcome{Timeout, Timeout}, ""},
+		{"mixed failures: 502", []Target{target("a", s429a.URL, 0), target("b", s500.URL, 0), target("c", refused, 0)}, 502, "", []Outcome{RateLimited, ServerError, ConnectError}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, res := forward(t, context.Background(), tc.targets...)
+			if rec.Code != tc.wantStatus || res.Status != tc.wantStatus {
+				t.Fatalf("status = %d (result %d), want %d; body %s", rec.Code, res.Status, tc.wantStatus, rec.Body)
+			}
+			if res.Provider != tc.wantFrom {
+				t.Errorf("provider = %q, want %q", res.Provider, tc.wantFrom)
+			}
+			var got []Outcome
+			for _, a := range res.Attempts {
+				got = append(got, a.Outcome)
+			}
+			if !equalOutcomes(got, tc.outcomes) {
+				t.Errorf("outcomes = %v, want %v", got, tc.outcomes)
+			}
+			if ra := rec.Header().Get("Retry-After"); ra != tc.retryAfter {
+				t.Errorf("Retry-After = %q, want %q", ra, tc.retryAfter)
+			}
+			if tc.wantStatus == 502 && !strings.Contains(rec.Body.String(), "a: HTTP 429; b: HTTP 500; c: connection failed") {
+				t.Errorf("502 body %q does not name each attempt", rec.Body)
+			}
+			if tc.wantStatus == 200 && rec.Header().Get("X-Multipolar-Provider") != tc.wantFrom {
+				t.Errorf("X-Multipolar-Provider = %q, want %q", rec.Header().Get("X-Multipolar-Provider"), tc.wantFrom)
+			}
+		})
+	}
+}
+
+func equalOutcomes(a, b []Outcome) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		h    http.Header
+		want string
+	}{
+		{http.Header{"Retry-After": {"12"}}, "12"},
+		{http.Header{"Retry-After-Ms": {"1500"}}, "2"},
+		{http.Header{"Retry-After-Ms": {"20"}}, "1"},
+		{http.Header{"Retry-After": {time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)}}, "90"},
+		{http.Header{}, ""},
+		{http.Header{"Retry-After": {"soon"}}, ""},
+	}
+	for _, tc := range tests {
+		got := retryAfter(tc.h)
+		if got != tc.want && !(tc.want == "90" && (got == "89" || got == "91")) {
+			t.Errorf("retryAfter(%v) = %q, want %q", tc.h, got, tc.want)
+		}
+	}
+}
+
+// flushRecorder records each flush with the bytes written so far.
+type flushRecorder struct {
+	*httptest.ResponseRecorder
+	flushes []string
+}
+
+func (f *flushRecorder) Flush() { f.flushes = append(f.flushes, f.Body.String()) }
+
+// TestStreamEventsFlushedWhole feeds an SSE body in pieces that split events
+// mid-line and checks each flush ends on an event boundary.
+func TestStreamEventsFlushedWhole(t *testing.T) {
+	pr, pw := io.Pipe()
+	go func() {
+		for _, piece := range []string{"data: {\"a\":", "1}\n\ndata: {\"a\":2}\n", "\ndata: [DO", "NE]\n\n"} {
+			_, _ = pw.Write([]byte(piece))
+			time.Sleep(time.Millisecond)
+		}
+		pw.Close()
+	}()
+	rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
+	res := &Result{}
+	err := (&Engine{}).copyStream(rec, pr, time.Second, testSchema{}, res)
+	if err != nil {
+		t.Fatalf("copyStream: %v", err)
+	}
+	for _, f := range rec.flushes {
+		if f != "" && !strings.HasSuffix(f, "\n\n") {
+			t.Errorf("flushed a partial event: %q", f)
+		}
+	}
+	if want := "data: {\"a\":1}\n\ndata: {\"a\":2}\n\ndata: [DONE]\n\n"; rec.Body.String() != want {
+		t.Errorf("body = %q, want %q", rec.Body.String(), want)
+	}
+}
+
+func TestStreamCutEndsWithErrorEvent(t *testing.T) {
+	body := io.NopCloser(io.MultiReader(strings.NewReader("data: {\"a\":1}\n\ndata: {\"half"), errReader{}))
+	rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
+	res := &Result{}
+	err := (&Engine{}).copyStream(rec, body, time.Second, testSchema{}, res)
+	if err == nil {
+		t.Fatal("copyStream returned nil for a cut stream")
+	}
+	if want := "data: {\"a\":1}\n\ndata: {\"error\":\"cut\"}\n\n"; rec.Body.String() != want {
+		t.Errorf("body = %q, want %q (the half event dropped, an error event added)", rec.Body.String(), want)
+	}
+	if res.Err == nil || res.Err.Kind != apierr.UpstreamUnavailable {
+		t.Errorf("res.Err = %v, want upstream_unavailable", res.Err)
+	}
+}
+
+func TestStreamEOFWithoutDoneIsCut(t *testing.T) {
+	body := io.NopCloser(strings.NewReader("data: {\"a\":1}\n\n"))
+	rec := httptest.NewRecorder()
+	res := &Result{}
+	if err := (&Engine{}).copyStream(rec, body, time.Second, testSchema{}, res); err == nil {
+		t.Fatal("a stream that ends without [DONE] was taken as complete")
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+func TestStreamIdleTimeout(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: {\"a\":1}\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // stall
+	}))
+	defer up.Close()
+	rec, res := forward(t, context.Background(), target("a", up.URL, 50*time.Millisecond))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "cut") {
+		t.Fatalf("status %d body %q: want 200 and an error event", rec.Code, rec.Body)
+	}
+	if res.Err == nil || res.Err.Kind != apierr.UpstreamTimeout {
+		t.Errorf("res.Err = %v, want upstream_timeout", res.Err)
+	}
+}
+
+func TestClientCancelReachesUpstream(t *testing.T) {
+	var canceled atomic.Bool
+	started := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: {}\n\n")
+		w.(http.Flusher).Flush()
+		close(started)
+		<-r.Context().Done()
+		canceled.Store(true)
+	}))
+	defer up.Close()
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw := &llm.RawRequest{Body: []byte(`{}`), Model: "m"}
+		(&Engine{}).Forward(r.Context(), w, raw, []Target{target("a", up.URL, time.Minute)}, testSchema{}, &Result{})
+	}))
+	defer gw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, gw.URL, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	if line != "data: {}\n" {
+		t.Fatalf("first line %q", line)
+	}
+	<-started
+	cancel()
+	resp.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !canceled.Load() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !canceled.Load() {
+		t.Fatal("the upstream request was not canceled after the client went away")
+	}
+}

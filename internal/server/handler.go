@@ -1,0 +1,262 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/multipolar/multipolar/internal/apierr"
+	"github.com/multipolar/multipolar/internal/config"
+	ingopenai "github.com/multipolar/multipolar/internal/ingress/openai"
+	"github.com/multipolar/multipolar/internal/llm"
+	"github.com/multipolar/multipolar/internal/proxy"
+)
+
+// openaiSchema renders errors for OpenAI-API clients.
+type openaiSchema struct{}
+
+func (openaiSchema) WriteError(w http.ResponseWriter, e *apierr.Error) { ingopenai.WriteError(w, e) }
+func (openaiSchema) AppendStreamError(b []byte, e *apierr.Error) []byte {
+	return ingopenai.AppendStreamError(b, e)
+}
+
+var (
+	noProvider = []string{"none"}
+	headerJSON = []string{"application/json"}
+)
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	metricsHandler := promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
+	mux.Handle("GET /metrics", metricsHandler)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["Content-Type"] = []string{"text/plain; charset=utf-8"}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["Content-Type"] = []string{"text/plain; charset=utf-8"}
+		if s.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "draining\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.HandleFunc("GET /v1/models", s.handleModels)
+	mux.HandleFunc("POST /admin/reload", s.admin(s.handleReload))
+	mux.HandleFunc("/admin/", s.admin(func(w http.ResponseWriter, _ *http.Request) {
+		writeAdminJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"message": "no such admin endpoint"}})
+	}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-Request-Id"] = []string{s.newRequestID()}
+		w.Header()["X-Multipolar-Provider"] = noProvider
+		ingopenai.WriteError(w, apierr.New(apierr.NotFound, "Invalid URL (%s %s)", r.Method, r.URL.Path).WithCode("unknown_url"))
+	})
+	chat := s.llmHandler(llm.OpChat, "chat")
+	embed := s.llmHandler(llm.OpEmbeddings, "embeddings")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The two hot endpoints skip the mux's pattern matching.
+		if r.Method == http.MethodPost {
+			switch r.URL.Path {
+			case "/v1/chat/completions", "/chat/completions":
+				chat(w, r)
+				return
+			case "/v1/embeddings", "/embeddings":
+				embed(w, r)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// authenticate finds the virtual key of an OpenAI-style request.
+func (snap *snapshot) authenticate(r *http.Request) (*keyEntry, *apierr.Error) {
+	tok, ok := bearer(r.Header.Get("Authorization"))
+	if !ok || tok == "" {
+		return nil, apierr.New(apierr.Unauthorized, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).").WithCode("missing_api_key")
+	}
+	h := hashSecret(tok)
+	// The map is keyed by the SHA-256 of the secret, never the secret, and
+	// the final comparison is constant-time; a timing difference can only
+	// reveal hash prefixes, which say nothing about any key.
+	ke := snap.keys[h]
+	if ke == nil || subtle.ConstantTimeCompare(ke.hash[:], h[:]) != 1 {
+		return nil, apierr.New(apierr.Unauthorized, "Incorrect API key provided. Check the key given to you for this gateway.")
+	}
+	return ke, nil
+}
+
+func bearer(h string) (string, bool) {
+	const p = "Bearer "
+	if len(h) < len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(p):]), true
+}
+
+// readBody reads the whole request body, refusing more than limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apierr.Error) {
+	tooLarge := func() *apierr.Error {
+		return apierr.New(apierr.TooLarge, "the request body is larger than this gateway's limit of %d bytes", limit)
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge()
+	}
+	var (
+		body []byte
+		err  error
+	)
+	if r.ContentLength >= 0 {
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge()
+		}
+		return nil, apierr.Wrap(apierr.BadRequest, err, "could not read the request body")
+	}
+	if len(body) == 0 {
+		return nil, apierr.New(apierr.BadRequest, "the request body is empty; send a JSON object")
+	}
+	return body, nil
+}
+
+func (s *Server) llmHandler(op llm.Op, endpoint string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		snap := s.snap.Load()
+		rl := requestLog{id: s.newRequestID(), method: r.Method, path: r.URL.Path}
+		h := w.Header()
+		h["X-Request-Id"] = []string{rl.id}
+		h["X-Multipolar-Provider"] = noProvider
+
+		var res proxy.Result
+		if e := s.prepareAndForward(r.Context(), w, r, snap, op, &rl, &res); e != nil {
+			rl.status = e.Kind.Status()
+			rl.err = e.Error()
+			ingopenai.WriteError(w, e)
+		} else {
+			rl.status, rl.provider, rl.stream, rl.bytes = res.Status, res.Provider, res.Stream, res.Bytes
+			rl.attempts = len(res.Attempts)
+			if res.Err != nil {
+				rl.err = res.Err.Error()
+			}
+		}
+		rl.duration = time.Since(start)
+		provider := rl.provider
+		if provider == "" {
+			provider = "none"
+		}
+		s.metrics.Request(endpoint, metricModel(snap, rl.model), provider, rl.status, rl.duration.Seconds())
+		s.logRequest(r.Context(), &rl)
+	}
+}
+
+// metricModel keeps unknown model names out of metric labels, so a client
+// cannot grow the label set without bound.
+func metricModel(snap *snapshot, m string) string {
+	if _, ok := snap.models[m]; ok {
+		return m
+	}
+	return "unknown"
+}
+
+// prepareAndForward authenticates, reads and checks the request, then hands
+// it to the engine. An error returned here has not been written yet.
+func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r *http.Request, snap *snapshot, op llm.Op, rl *requestLog, res *proxy.Result) *apierr.Error {
+	key, e := snap.authenticate(r)
+	if e != nil {
+		return e
+	}
+	rl.key = key.name
+	body, e := readBody(w, r, snap.maxBody)
+	if e != nil {
+		return e
+	}
+	sn, err := ingopenai.Sniff(body)
+	if err != nil {
+		return apierr.From(err)
+	}
+	rl.model = sn.Model
+	m := snap.models[sn.Model]
+	if m == nil {
+		return apierr.New(apierr.NotFound, "The model `%s` does not exist on this gateway.", sn.Model).WithParam("model")
+	}
+	if !key.allowed[sn.Model] {
+		return apierr.New(apierr.Forbidden, "The key %q is not allowed to use the model `%s`.", key.name, sn.Model).WithParam("model")
+	}
+	raw := sn.Raw(op, body)
+	ctx, cancel := context.WithTimeout(ctx, snap.reqTimeout)
+	defer cancel()
+	s.engine.Forward(ctx, w, &raw, m.targets, openaiSchema{}, res)
+	return nil
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	snap := s.snap.Load()
+	h := w.Header()
+	h["X-Request-Id"] = []string{s.newRequestID()}
+	h["X-Multipolar-Provider"] = noProvider
+	key, e := snap.authenticate(r)
+	if e != nil {
+		ingopenai.WriteError(w, e)
+		return
+	}
+	h["Content-Type"] = headerJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(key.modelsJSON))}
+	_, _ = w.Write(key.modelsJSON)
+}
+
+// admin guards an admin handler with the admin token. Without a token in
+// the configuration the admin API does not exist.
+func (s *Server) admin(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		snap := s.snap.Load()
+		w.Header()["X-Request-Id"] = []string{s.newRequestID()}
+		if !snap.hasAdmin {
+			writeAdminJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"message": "the admin API is disabled: set admin.token in the configuration"}})
+			return
+		}
+		tok, ok := bearer(r.Header.Get("Authorization"))
+		h := hashSecret(tok)
+		if !ok || subtle.ConstantTimeCompare(h[:], snap.adminToken[:]) != 1 {
+			writeAdminJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]string{"message": "a valid admin token is required (Authorization: Bearer ...)"}})
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (s *Server) handleReload(w http.ResponseWriter, _ *http.Request) {
+	cfg, err := s.Reload()
+	if err != nil {
+		body := map[string]any{"status": "error", "error": map[string]any{"message": "reload failed; the previous configuration stays in force: " + err.Error()}}
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			body["problems"] = ce.Problems
+		}
+		writeAdminJSON(w, http.StatusBadRequest, body)
+		return
+	}
+	writeAdminJSON(w, http.StatusOK, map[string]any{"status": "ok", "summary": cfg.Summary()})
+}
+
+func writeAdminJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header()["Content-Type"] = headerJSON
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

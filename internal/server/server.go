@@ -1,0 +1,195 @@
+// Package server wires the gateway together: the HTTP server, the compiled
+// configuration snapshot, authentication, the OpenAI ingress, the forwarding
+// engine, metrics, the request log, reload and graceful shutdown.
+package server
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/multipolar/multipolar/internal/config"
+	"github.com/multipolar/multipolar/internal/metrics"
+	"github.com/multipolar/multipolar/internal/proxy"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Config is the initial configuration, already loaded and validated.
+	Config *config.Config
+	// Load reads the configuration again for a reload. When nil, reloads
+	// are refused.
+	Load func() (*config.Config, error)
+	// Logger receives the request log and lifecycle messages.
+	Logger *slog.Logger
+	// Version is reported by `multipolar version` and in the startup log.
+	Version string
+}
+
+// Server is the gateway. It is safe for concurrent use.
+type Server struct {
+	snap     atomic.Pointer[snapshot]
+	load     func() (*config.Config, error)
+	log      *slog.Logger
+	metrics  *metrics.Metrics
+	engine   proxy.Engine
+	handler  http.Handler
+	draining atomic.Bool
+	reloadMu sync.Mutex
+
+	idPrefix string
+	idSeq    atomic.Uint64
+}
+
+// New compiles opts.Config and returns a Server ready to Serve.
+func New(opts Options) (*Server, error) {
+	if opts.Config == nil {
+		return nil, errors.New("server: no configuration")
+	}
+	snap, err := buildSnapshot(opts.Config)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{load: opts.Load, log: log, metrics: metrics.New()}
+	s.engine.Observer = s.metrics
+	s.snap.Store(snap)
+	var rb [6]byte
+	_, _ = crand.Read(rb[:])
+	s.idPrefix = "req_" + hex.EncodeToString(rb[:])
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Reload loads the configuration again and swaps it in atomically. On any
+// error the running configuration stays and the error says why.
+func (s *Server) Reload() (*config.Config, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.load == nil {
+		return nil, errors.New("reload is not available: no configuration file")
+	}
+	cfg, err := s.load()
+	if err == nil {
+		var snap *snapshot
+		if snap, err = buildSnapshot(cfg); err == nil {
+			old := s.snap.Swap(snap)
+			old.close()
+			if old.cfg.Listen != cfg.Listen {
+				s.log.Warn("listen address changes only on restart", "running", old.cfg.Listen, "configured", cfg.Listen)
+			}
+			s.metrics.Reload(true)
+			s.log.Info("configuration reloaded", "summary", cfg.Summary())
+			return cfg, nil
+		}
+	}
+	s.metrics.Reload(false)
+	s.log.Error("configuration reload failed; the previous configuration stays in force", "error", err.Error())
+	return nil, err
+}
+
+// Config returns the configuration in force.
+func (s *Server) Config() *config.Config { return s.snap.Load().cfg }
+
+// newRequestID returns an id unique to this process run and, by its random
+// prefix, across replicas and restarts.
+func (s *Server) newRequestID() string {
+	n := s.idSeq.Add(1)
+	var b [40]byte
+	out := append(b[:0], s.idPrefix...)
+	out = append(out, '_')
+	out = strconv.AppendUint(out, n, 36)
+	return string(out)
+}
+
+// Serve accepts connections on ln until ctx ends, then stops accepting,
+// lets in-flight requests and streams finish within the drain timeout, and
+// returns nil after a clean drain.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	cfg := s.Config()
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
+		IdleTimeout:       cfg.Server.IdleTimeout.D(),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// No WriteTimeout: streams may legitimately run for minutes; the
+		// upstream's own timeouts bound them.
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("multipolar serving", "addr", ln.Addr().String(), "summary", cfg.Summary())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	drain := s.Config().Server.DrainTimeout.D()
+	s.log.Info("shutting down: draining in-flight requests", "timeout", drain.String())
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if err != nil {
+		s.log.Warn("drain timeout reached; closing remaining connections", "error", err.Error())
+		_ = hs.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	s.snap.Load().close()
+	s.log.Info("shutdown complete")
+	return nil
+}
+
+// logRequest writes the one log line of a request.
+func (s *Server) logRequest(ctx context.Context, rl *requestLog) {
+	level := slog.LevelInfo
+	if rl.status >= 500 {
+		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := [...]slog.Attr{
+		slog.String("request_id", rl.id),
+		slog.String("method", rl.method),
+		slog.String("path", rl.path),
+		slog.Int("status", rl.status),
+		slog.String("key", rl.key),
+		slog.String("model", rl.model),
+		slog.String("provider", rl.provider),
+		slog.Int("attempts", rl.attempts),
+		slog.Bool("stream", rl.stream),
+		slog.Int64("bytes", rl.bytes),
+		slog.Float64("duration_ms", float64(rl.duration.Microseconds())/1000),
+		slog.String("error", rl.err),
+	}
+	n := len(attrs)
+	if rl.err == "" {
+		n--
+	}
+	s.log.LogAttrs(ctx, level, "request", attrs[:n]...)
+}
+
+type requestLog struct {
+	id, method, path, key, model, provider, err string
+	status, attempts                            int
+	stream                                      bool
+	bytes                                       int64
+	duration                                    time.Duration
+}

@@ -1,0 +1,199 @@
+package server
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"net/http"
+	"path"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/multipolar/multipolar/internal/config"
+	"github.com/multipolar/multipolar/internal/llm"
+	provopenai "github.com/multipolar/multipolar/internal/provider/openai"
+	"github.com/multipolar/multipolar/internal/proxy"
+)
+
+// snapshot is everything the request path needs from one configuration,
+// compiled once. It is immutable; a reload builds a new one and swaps it in.
+type snapshot struct {
+	cfg          *config.Config
+	keys         map[[sha256.Size]byte]*keyEntry
+	models       map[string]*modelEntry
+	adminToken   [sha256.Size]byte
+	hasAdmin     bool
+	maxBody      int64
+	reqTimeout   time.Duration
+	transports   []*http.Transport
+	loadedAtUnix int64
+}
+
+type keyEntry struct {
+	name    string
+	hash    [sha256.Size]byte
+	allowed map[string]bool // every configured model this key may use
+	// modelsJSON is the precomputed GET /v1/models answer for this key.
+	modelsJSON []byte
+}
+
+type modelEntry struct {
+	name    string
+	targets []proxy.Target
+}
+
+// upstreamFactory builds a provider's request builder. The server's wiring
+// lists one per config type.
+type upstreamFactory func(p *config.Provider) (proxy.Upstream, error)
+
+// factories is the wiring: one entry per provider type.
+var factories = map[string]upstreamFactory{
+	config.TypeOpenAI:           newOpenAI(provopenai.FlavorOpenAI),
+	config.TypeOpenAICompatible: newOpenAI(provopenai.FlavorOpenAI),
+	config.TypeAzureOpenAI:      newOpenAI(provopenai.FlavorAzure),
+}
+
+func newOpenAI(f provopenai.Flavor) upstreamFactory {
+	return func(p *config.Provider) (proxy.Upstream, error) {
+		return provopenai.New(provopenai.Options{
+			Name:        p.Name,
+			Flavor:      f,
+			BaseURL:     p.URL,
+			APIKey:      p.APIKey.Value(),
+			APIVersion:  p.APIVersion,
+			Deployments: p.Deployments,
+			Headers:     p.Headers,
+		})
+	}
+}
+
+// newTransport returns the upstream transport for one provider's timeouts.
+func newTransport(t config.Timeouts) *http.Transport {
+	d := &net.Dialer{Timeout: t.Connect.D(), KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		TLSHandshakeTimeout:   t.Connect.D(),
+		ResponseHeaderTimeout: t.FirstByte.D(),
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+		// Bodies pass through as the upstream sent them; the client's own
+		// Accept-Encoding is not forwarded, so nothing arrives compressed.
+		DisableCompression: true,
+	}
+}
+
+func hashSecret(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }
+
+func buildSnapshot(cfg *config.Config) (*snapshot, error) {
+	s := &snapshot{
+		cfg:          cfg,
+		keys:         make(map[[sha256.Size]byte]*keyEntry, len(cfg.Keys)),
+		models:       make(map[string]*modelEntry, len(cfg.Models)),
+		maxBody:      int64(cfg.Server.MaxBody),
+		reqTimeout:   cfg.Timeouts.Request.D(),
+		loadedAtUnix: time.Now().Unix(),
+	}
+	if tok := cfg.Admin.Token.Value(); tok != "" {
+		s.adminToken, s.hasAdmin = hashSecret(tok), true
+	}
+	type built struct {
+		up        proxy.Upstream
+		transport *http.Transport
+		idle      time.Duration
+	}
+	providers := make(map[string]built, len(cfg.Providers))
+	for i := range cfg.Providers {
+		p := &cfg.Providers[i]
+		f, ok := factories[p.Type]
+		if !ok {
+			return nil, fmt.Errorf("providers[%d]: no adapter for type %q", i, p.Type)
+		}
+		up, err := f(p)
+		if err != nil {
+			return nil, fmt.Errorf("providers[%d]: %w", i, err)
+		}
+		tr := newTransport(p.Timeouts)
+		s.transports = append(s.transports, tr)
+		providers[p.Name] = built{up: up, transport: tr, idle: p.Timeouts.StreamIdle.D()}
+	}
+	for i := range cfg.Models {
+		m := &cfg.Models[i]
+		me := &modelEntry{name: m.Name, targets: make([]proxy.Target, 0, len(m.Routes))}
+		for j, r := range m.Routes {
+			b, ok := providers[r.Provider]
+			if !ok {
+				return nil, fmt.Errorf("models[%d].routes[%d]: unknown provider %q", i, j, r.Provider)
+			}
+			model := r.Model
+			if model == "" {
+				model = m.Name
+			}
+			me.targets = append(me.targets, proxy.Target{Upstream: b.up, Model: model, Transport: b.transport, StreamIdle: b.idle})
+		}
+		s.models[m.Name] = me
+	}
+	names := make([]string, 0, len(s.models))
+	for n := range s.models {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for i := range cfg.Keys {
+		k := &cfg.Keys[i]
+		ke := &keyEntry{name: k.Name, hash: hashSecret(k.Key.Value()), allowed: make(map[string]bool)}
+		for _, n := range names {
+			if globsMatch(k.Models, n) {
+				ke.allowed[n] = true
+			}
+		}
+		ke.modelsJSON = modelList(names, ke.allowed, s.loadedAtUnix)
+		s.keys[ke.hash] = ke
+	}
+	return s, nil
+}
+
+// globsMatch reports whether name matches any glob; no globs match all.
+func globsMatch(globs []string, name string) bool {
+	if len(globs) == 0 {
+		return true
+	}
+	for _, g := range globs {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// modelList renders OpenAI's model list for the allowed names.
+func modelList(names []string, allowed map[string]bool, created int64) []byte {
+	b := []byte(`{"object":"list","data":[`)
+	first := true
+	for _, n := range names {
+		if !allowed[n] {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, `{"id":`...)
+		b = llm.AppendJSONString(b, n)
+		b = append(b, `,"object":"model","created":`...)
+		b = strconv.AppendInt(b, created, 10)
+		b = append(b, `,"owned_by":"multipolar"}`...)
+	}
+	return append(b, "]}"...)
+}
+
+// close releases idle upstream connections of a snapshot that was replaced.
+// Requests still running on it keep their connections.
+func (s *snapshot) close() {
+	for _, t := range s.transports {
+		t.CloseIdleConnections()
+	}
+}
