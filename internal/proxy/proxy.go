@@ -104,7 +104,7 @@ type Result struct {
 	// Stream reports whether the answer was an event stream.
 	Stream bool
 	// Err is the failure, when the request failed or was cut.
-	Err *apierr.Error
+	Err      *apierr.Error
 	attempts [4]Attempt
 }
 

@@ -1,0 +1,53 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/multipolar/multipolar/internal/apierr"
+	"github.com/multipolar/multipolar/internal/llm"
+)
+
+// ChatProvider is an upstream reached through translation: the gateway
+// encodes the canonical request into the provider's API and decodes its
+// answers back. Provider packages implement it; they import only llm,
+// apierr and the standard library.
+type ChatProvider interface {
+	Name() string
+	// NewChatRequest builds the upstream request for r (streamed when
+	// r.Stream). It returns an *apierr.Error of kind BadRequest naming the
+	// feature and the provider when r asks for something the provider cannot
+	// honour (r.Unsupported included).
+	NewChatRequest(ctx context.Context, r *llm.Request) (*http.Request, error)
+	// DecodeChat decodes a successful non-streamed answer.
+	DecodeChat(resp *http.Response, body []byte) (*llm.Response, error)
+	// NewStreamDecoder decodes a successful streamed answer.
+	NewStreamDecoder(body io.Reader) StreamDecoder
+	// DecodeError maps a non-2xx answer to an *apierr.Error whose Message is
+	// safe for clients, with RetryAfter set from the upstream's headers.
+	DecodeError(resp *http.Response, body []byte) *apierr.Error
+}
+
+// StreamDecoder yields canonical events from an upstream stream.
+type StreamDecoder interface {
+	// Next fills ev with the next event. It returns io.EOF after the last
+	// event, and any other error when the stream breaks. ev's strings are
+	// valid until the next call.
+	Next(ev *llm.Event) error
+}
+
+// Ingress is the client-facing side of translation.
+type Ingress interface {
+	Schema
+	// EncodeResponse appends the client-API encoding of a complete answer.
+	EncodeResponse(dst []byte, r *llm.Request, resp *llm.Response) []byte
+	// NewStreamEncoder returns an encoder for one streamed answer to r.
+	NewStreamEncoder(r *llm.Request) StreamEncoder
+}
+
+// StreamEncoder turns canonical events into the client's stream format.
+type StreamEncoder interface {
+	// Encode appends the bytes for ev (possibly none) to dst.
+	Encode(dst []byte, ev *llm.Event) []byte
+}
