@@ -46,8 +46,11 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "gateway listen address")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	const upstreamKey = "fake-upstream-key"
 	_, base, shutdown, err := fakeupstream.Listen("127.0.0.1:0", fakeupstream.Options{APIKey: upstreamKey, Chunks: 8})
@@ -73,5 +76,5 @@ Try:
   curl -s http://%[1]s/metrics | grep multipolar_
 Ctrl-C stops it.
 `, *listen, base, demoKey)
-	return serveConfig(ctx, cfg, nil, serveFlags{}, stderr)
+	return serveConfig(ctx, cfg, nil, serveFlags{}, nil, stderr)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -111,7 +112,7 @@ func (p *process) wait(t *testing.T) int {
 		t.Fatalf("process did not exit within %v; output:\n%s", waitFor, p.stderr)
 	}
 	if p.waitErr != nil {
-		if ee, ok := p.waitErr.(*exec.ExitError); ok {
+		if ee, ok := errors.AsType[*exec.ExitError](p.waitErr); ok {
 			return ee.ExitCode()
 		}
 		t.Fatalf("wait: %v", p.waitErr)

@@ -68,10 +68,31 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2 // the flag package already printed the problem and usage
+		}
 		fmt.Fprintf(stderr, "multipolar: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// usageError is a command line the flag package could not parse; it exits 2
+// like every other usage mistake.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	return nil
 }
 
 type serveFlags struct {
@@ -85,7 +106,7 @@ func parseServeFlags(name string, args []string, stderr io.Writer) (serveFlags, 
 	fs.StringVar(&f.config, "config", "multipolar.yaml", "configuration file")
 	fs.StringVar(&f.listen, "listen", "", "listen address (overrides the configuration's listen)")
 	fs.StringVar(&f.logLevel, "log-level", "", "log level (overrides log.level): debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return f, err
 	}
 	var errs []error
@@ -105,12 +126,9 @@ func parseServeFlags(name string, args []string, stderr io.Writer) (serveFlags, 
 	return f, errors.Join(errs...)
 }
 
-func newLogger(cfg *config.Config, override string, w io.Writer) *slog.Logger {
+func newLogger(cfg *config.Config, level *slog.LevelVar, w io.Writer) *slog.Logger {
 	lc := cfg.Log
-	if override != "" {
-		lc.Level = override
-	}
-	opts := &slog.HandlerOptions{Level: lc.SlogLevel()}
+	opts := &slog.HandlerOptions{Level: level}
 	if lc.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
@@ -122,18 +140,32 @@ func serve(ctx context.Context, args []string, env func(string) (string, bool), 
 	if err != nil {
 		return err
 	}
+	// Catch SIGHUP before anything slow: its default action would kill a
+	// process that is still starting.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	load := func() (*config.Config, error) { return config.Load(f.config, env) }
 	cfg, err := load()
 	if err != nil {
 		return fmt.Errorf("configuration %s:\n%w", f.config, err)
 	}
-	return serveConfig(ctx, cfg, load, f, stderr)
+	return serveConfig(ctx, cfg, load, f, hup, stderr)
 }
 
-// serveConfig runs the gateway on cfg until ctx ends. SIGHUP reloads.
-func serveConfig(ctx context.Context, cfg *config.Config, load func() (*config.Config, error), f serveFlags, stderr io.Writer) error {
-	logger := newLogger(cfg, f.logLevel, stderr)
-	srv, err := server.New(server.Options{Config: cfg, Load: load, Logger: logger, Version: versionString()})
+// serveConfig runs the gateway on cfg until ctx ends. A signal on hup (nil
+// for none) reloads.
+func serveConfig(ctx context.Context, cfg *config.Config, load func() (*config.Config, error), f serveFlags, hup <-chan os.Signal, stderr io.Writer) error {
+	level := new(slog.LevelVar)
+	level.Set(cfg.Log.SlogLevel())
+	var pinned *slog.LevelVar // reloads leave a --log-level alone
+	if f.logLevel != "" {
+		level.Set(config.Log{Level: f.logLevel}.SlogLevel())
+	} else {
+		pinned = level
+	}
+	logger := newLogger(cfg, level, stderr)
+	srv, err := server.New(server.Options{Config: cfg, Load: load, Logger: logger, LogLevel: pinned, Version: versionString()})
 	if err != nil {
 		return err
 	}
@@ -145,9 +177,6 @@ func serveConfig(ctx context.Context, cfg *config.Config, load func() (*config.C
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {
@@ -169,6 +198,10 @@ func validate(args []string, env func(string) (string, bool), stdout, stderr io.
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "multipolar validate: unexpected arguments %q (use --config PATH)\n", fs.Args())
 		return 2
 	}
 	cfg, err := config.Load(*path, env)

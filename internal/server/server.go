@@ -33,6 +33,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is reported by `multipolar version` and in the startup log.
 	Version string
+	// LogLevel, when not nil, is set from log.level on every reload.
+	LogLevel *slog.LevelVar
 }
 
 // Server is the gateway. It is safe for concurrent use.
@@ -40,6 +42,7 @@ type Server struct {
 	snap     atomic.Pointer[snapshot]
 	load     func() (*config.Config, error)
 	log      *slog.Logger
+	logLevel *slog.LevelVar
 	metrics  *metrics.Metrics
 	engine   proxy.Engine
 	handler  http.Handler
@@ -63,7 +66,7 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{load: opts.Load, log: log, metrics: metrics.New()}
+	s := &Server{load: opts.Load, log: log, logLevel: opts.LogLevel, metrics: metrics.New()}
 	s.engine.Observer = s.metrics
 	s.snap.Store(snap)
 	var rb [6]byte
@@ -92,6 +95,9 @@ func (s *Server) Reload() (*config.Config, error) {
 			old.close()
 			if old.cfg.Listen != cfg.Listen {
 				s.log.Warn("listen address changes only on restart", "running", old.cfg.Listen, "configured", cfg.Listen)
+			}
+			if s.logLevel != nil {
+				s.logLevel.Set(cfg.Log.SlogLevel())
 			}
 			s.metrics.Reload(true)
 			s.log.Info("configuration reloaded", "summary", cfg.Summary())
