@@ -18,7 +18,25 @@ const (
 	TypeOpenAI           = "openai"
 	TypeAzureOpenAI      = "azure-openai"
 	TypeOpenAICompatible = "openai-compatible"
+	TypeAnthropic        = "anthropic"
+	TypeBedrock          = "bedrock"
+	TypeGemini           = "gemini"
+	TypeVertex           = "vertex"
+	TypeVertexAnthropic  = "vertex-anthropic"
 )
+
+// ProviderTypes lists every provider type, in the order error messages name
+// them.
+var ProviderTypes = []string{TypeOpenAI, TypeAzureOpenAI, TypeOpenAICompatible, TypeAnthropic,
+	TypeBedrock, TypeGemini, TypeVertex, TypeVertexAnthropic}
+
+// Default base URLs by provider type; types without one either require
+// base_url or derive it from region.
+var defaultBaseURL = map[string]string{
+	TypeOpenAI:    DefaultOpenAIBaseURL,
+	TypeAnthropic: "https://api.anthropic.com",
+	TypeGemini:    "https://generativelanguage.googleapis.com",
+}
 
 // Config is the whole file. Fields are documented for the README's config
 // reference; yaml tags are the keys accepted in the file.
@@ -100,7 +118,8 @@ type Admin struct {
 type Provider struct {
 	// Name identifies the provider in routes, headers, metrics and logs.
 	Name string `yaml:"name"`
-	// Type is openai, azure-openai or openai-compatible.
+	// Type is openai, azure-openai, openai-compatible, anthropic, bedrock,
+	// gemini, vertex or vertex-anthropic.
 	Type string `yaml:"type"`
 	// BaseURL is the upstream's base. For openai and openai-compatible it is
 	// what an OpenAI SDK takes as its base URL, /v1 included. For
@@ -108,8 +127,27 @@ type Provider struct {
 	// Default for openai: https://api.openai.com/v1.
 	BaseURL string `yaml:"base_url"`
 	// APIKey is the upstream credential, a ${ENV_VAR} reference. Required for
-	// openai and azure-openai.
+	// openai, azure-openai, anthropic and gemini; optional for
+	// openai-compatible; not used by bedrock and vertex*.
 	APIKey Secret `yaml:"api_key"`
+	// AnthropicVersion is the anthropic-version header. anthropic only.
+	// Default 2023-06-01.
+	AnthropicVersion string `yaml:"anthropic_version"`
+	// Region is the AWS region (bedrock) or the Google Cloud location
+	// (vertex, vertex-anthropic; "global" allowed). Required for those.
+	Region string `yaml:"region"`
+	// Project is the Google Cloud project. vertex and vertex-anthropic only.
+	Project string `yaml:"project"`
+	// AWS holds static AWS credentials for bedrock; omitted, the standard
+	// AWS chain (environment, shared config, instance role) is used.
+	AWS *AWSCredentials `yaml:"aws"`
+	// Credentials is a Google service-account JSON, a ${ENV_VAR} reference,
+	// for vertex and vertex-anthropic; omitted, Application Default
+	// Credentials are used.
+	Credentials Secret `yaml:"credentials"`
+	// CredentialsFile is a path to a Google service-account JSON file, the
+	// alternative to Credentials.
+	CredentialsFile string `yaml:"credentials_file"`
 	// APIVersion selects Azure's classic deployment URLs
 	// (/openai/deployments/{deployment}/...?api-version=); omit it for the
 	// /openai/v1 form. azure-openai only.
@@ -126,6 +164,14 @@ type Provider struct {
 
 	// URL is BaseURL parsed at load time.
 	URL *url.URL `yaml:"-"`
+}
+
+// AWSCredentials are static AWS credentials, each a ${ENV_VAR} reference.
+type AWSCredentials struct {
+	AccessKeyID     Secret `yaml:"access_key_id"`
+	SecretAccessKey Secret `yaml:"secret_access_key"`
+	// SessionToken is optional (temporary credentials).
+	SessionToken Secret `yaml:"session_token"`
 }
 
 // Model is one client-facing model name.

@@ -172,7 +172,16 @@ func TestGoodFiles(t *testing.T) {
 
 // badFiles maps each testdata/*.bad.yaml to substrings its error must hold.
 var badFiles = map[string][]string{
-	"unknown-top-level":      {"listn: unknown field"},
+	"unknown-top-level": {"listn: unknown field"},
+	"cloud-fields": {
+		"providers[0].region: required for type bedrock",
+		"providers[1].project: required for type vertex",
+		"providers[1].credentials_file: give credentials or credentials_file, not both",
+		"providers[2].region: only allowed for type bedrock, vertex, vertex-anthropic",
+		"providers[2].aws: only allowed for type bedrock",
+		"providers[3].api_key: required",
+		"providers[4].api_key: not used by type vertex-anthropic",
+	},
 	"unknown-nested":         {"providers[0].type: required", "providers[0].tyep: unknown field", "keys[0].modles: unknown field"},
 	"unset-env":              {"providers[0].api_key: environment variable UNSET_AZURE_KEY is not set", "providers[0].headers.X-Team: environment variable UNSET_TEAM is not set"},
 	"literal-secret":         {"keys[0].key: secrets must be given as a ${ENV_VAR} reference, not written in the file"},
@@ -181,7 +190,7 @@ var badFiles = map[string][]string{
 	"negative-duration":      {"server.drain_timeout: must be positive"},
 	"bad-size":               {`server.max_body: cannot parse "lots" as a size`},
 	"negative-size":          {"server.max_body: size must not be negative"},
-	"unknown-provider-type":  {`providers[0].type: unknown provider type "anthropic" (want openai, azure-openai or openai-compatible)`},
+	"unknown-provider-type":  {`providers[0].type: unknown provider type "anthropik" (want one of openai, azure-openai, openai-compatible, anthropic, bedrock, gemini, vertex, vertex-anthropic)`},
 	"duplicate-provider":     {`providers[2].name: duplicate provider name "x" (first at providers[0])`},
 	"unknown-route-provider": {`models[0].routes[1]: unknown provider "corewave"`},
 	"duplicate-route":        {`models[0].routes[1]: duplicate route to provider "cw" model "gpt-4o"`},

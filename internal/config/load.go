@@ -117,8 +117,11 @@ func (c *Config) setDefaults() {
 	})
 	for i := range c.Providers {
 		p := &c.Providers[i]
-		if p.Type == TypeOpenAI && p.BaseURL == "" {
-			p.BaseURL = DefaultOpenAIBaseURL
+		if p.BaseURL == "" {
+			p.BaseURL = defaultBaseURL[p.Type]
+		}
+		if p.Type == TypeAnthropic && p.AnthropicVersion == "" {
+			p.AnthropicVersion = "2023-06-01"
 		}
 		p.Timeouts = p.Timeouts.Merge(c.Timeouts)
 	}

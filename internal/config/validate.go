@@ -133,19 +133,16 @@ func (v *validator) provider(p string, pr *Provider, seen map[string]int, i int)
 		}
 	}
 
-	known := true
-	switch pr.Type {
-	case TypeOpenAI, TypeAzureOpenAI, TypeOpenAICompatible:
-	case "":
-		known = false
-		v.errorf(p+".type", "required (one of %s, %s, %s)", TypeOpenAI, TypeAzureOpenAI, TypeOpenAICompatible)
-	default:
-		known = false
-		v.errorf(p+".type", "unknown provider type %q (want %s, %s or %s)", pr.Type, TypeOpenAI, TypeAzureOpenAI, TypeOpenAICompatible)
+	known := slices.Contains(ProviderTypes, pr.Type)
+	switch {
+	case pr.Type == "":
+		v.errorf(p+".type", "required (one of %s)", strings.Join(ProviderTypes, ", "))
+	case !known:
+		v.errorf(p+".type", "unknown provider type %q (want one of %s)", pr.Type, strings.Join(ProviderTypes, ", "))
 	}
 
 	if pr.BaseURL == "" {
-		if known {
+		if pr.Type == TypeAzureOpenAI || pr.Type == TypeOpenAICompatible {
 			v.errorf(p+".base_url", "required for type %s", pr.Type)
 		}
 	} else if u, msg := parseBaseURL(pr.BaseURL); msg != "" {
@@ -154,8 +151,16 @@ func (v *validator) provider(p string, pr *Provider, seen map[string]int, i int)
 		pr.URL = u
 	}
 
-	if pr.Type == TypeOpenAI || pr.Type == TypeAzureOpenAI {
+	switch pr.Type {
+	case TypeOpenAI, TypeAzureOpenAI, TypeAnthropic, TypeGemini:
 		v.requiredSecret(p+".api_key", pr.APIKey)
+	case TypeBedrock, TypeVertex, TypeVertexAnthropic:
+		if pr.APIKey != "" {
+			v.errorf(p+".api_key", "not used by type %s (see the README for its credentials)", pr.Type)
+		}
+	}
+	if known {
+		v.cloudFields(p, pr)
 	}
 	if known && pr.Type != TypeAzureOpenAI {
 		if pr.APIVersion != "" {
@@ -182,6 +187,42 @@ func (v *validator) provider(p string, pr *Provider, seen map[string]int, i int)
 		}
 	}
 	v.timeouts(p+".timeouts", pr.Timeouts)
+}
+
+// cloudFields checks the fields that belong to some provider types only.
+func (v *validator) cloudFields(p string, pr *Provider) {
+	onlyFor := func(field string, set bool, types ...string) {
+		if set && !slices.Contains(types, pr.Type) {
+			v.errorf(p+"."+field, "only allowed for type %s", strings.Join(types, ", "))
+		}
+	}
+	google := []string{TypeVertex, TypeVertexAnthropic}
+	onlyFor("anthropic_version", pr.AnthropicVersion != "", TypeAnthropic)
+	onlyFor("region", pr.Region != "", TypeBedrock, TypeVertex, TypeVertexAnthropic)
+	onlyFor("project", pr.Project != "", google...)
+	onlyFor("aws", pr.AWS != nil, TypeBedrock)
+	onlyFor("credentials", pr.Credentials != "", google...)
+	onlyFor("credentials_file", pr.CredentialsFile != "", google...)
+	switch pr.Type {
+	case TypeBedrock:
+		if pr.Region == "" {
+			v.errorf(p+".region", "required for type %s (an AWS region such as us-east-1)", pr.Type)
+		}
+		if a := pr.AWS; a != nil {
+			v.requiredSecret(p+".aws.access_key_id", a.AccessKeyID)
+			v.requiredSecret(p+".aws.secret_access_key", a.SecretAccessKey)
+		}
+	case TypeVertex, TypeVertexAnthropic:
+		if pr.Region == "" {
+			v.errorf(p+".region", "required for type %s (a Google Cloud location such as us-east5, or global)", pr.Type)
+		}
+		if pr.Project == "" {
+			v.errorf(p+".project", "required for type %s", pr.Type)
+		}
+		if pr.Credentials != "" && pr.CredentialsFile != "" {
+			v.errorf(p+".credentials_file", "give credentials or credentials_file, not both")
+		}
+	}
 }
 
 // parseBaseURL accepts an absolute http(s) URL without query, fragment or
