@@ -17,7 +17,7 @@ import (
 // flushing every complete server-sent event as soon as it is read.
 func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, resp *http.Response, schema Schema, res *Result) {
 	defer resp.Body.Close()
-	res.Provider = t.Upstream.Name()
+	res.Provider = t.Name
 	res.Status = resp.StatusCode
 	ct := resp.Header.Get("Content-Type")
 	res.Stream = strings.HasPrefix(ct, "text/event-stream")
@@ -45,14 +45,7 @@ func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, re
 		err = copyBody(w, resp.Body, t.StreamIdle, res)
 	}
 	if err != nil && res.Err == nil {
-		switch {
-		case ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
-			res.Err = apierr.Wrap(apierr.ClientCanceled, err, "client closed the request")
-		case isTimeout(err) || errors.Is(err, errStreamIdle):
-			res.Err = apierr.Wrap(apierr.UpstreamTimeout, err, "the upstream stopped sending")
-		default:
-			res.Err = apierr.Wrap(apierr.UpstreamUnavailable, err, "the upstream connection failed mid-response")
-		}
+		res.Err = classify(ctx, err, "the upstream connection failed mid-response")
 	}
 }
 

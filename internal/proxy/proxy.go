@@ -19,16 +19,36 @@ import (
 	"github.com/multipolar/multipolar/internal/llm"
 )
 
-// Upstream builds the HTTP request a provider expects for a raw request.
+// Upstream builds the HTTP request a provider expects for a raw request in
+// the provider's own API (the passthrough path).
 type Upstream interface {
 	Name() string
 	NewRequest(ctx context.Context, r *llm.RawRequest) (*http.Request, error)
 }
 
-// Target is one entry of a route: an upstream, the model name it knows, and
-// how to reach it.
+// API names a client-facing API schema.
+type API uint8
+
+// APIs. The zero value is OpenAI's.
+const (
+	APIOpenAI API = iota
+	APIAnthropic
+)
+
+// Target is one entry of a route: a provider, the model name it knows, and
+// how to reach it. A target serves a call by passthrough when Upstream is
+// set and speaks the call's API, else by translation through Chat.
 type Target struct {
+	// Name is the provider's name.
+	Name string
+	// Upstream forwards the client's bytes; nil for providers reached only
+	// by translation.
 	Upstream Upstream
+	// API is the schema Upstream speaks.
+	API API
+	// Chat translates canonical requests; nil when the provider has no
+	// translation (then only clients of its own API reach it).
+	Chat ChatProvider
 	// Model is the upstream's name for the model.
 	Model string
 	// Transport carries requests to this upstream; its dial and
@@ -37,6 +57,33 @@ type Target struct {
 	Transport http.RoundTripper
 	// StreamIdle bounds the gap between two reads of the upstream body.
 	StreamIdle time.Duration
+}
+
+// Call is one client request on its way through the engine.
+type Call struct {
+	// Raw is the client's request as received.
+	Raw llm.RawRequest
+	// API is the client's API.
+	API API
+	// Ingress renders answers and errors in the client's API.
+	Ingress Ingress
+	// Decode turns Raw.Body into the canonical request, on first need.
+	Decode func(body []byte) (*llm.Request, error)
+
+	canon     *llm.Request
+	decodeErr error
+}
+
+// Canonical returns the decoded request, decoding it once.
+func (c *Call) Canonical() (*llm.Request, error) {
+	if c.canon == nil && c.decodeErr == nil {
+		if c.Decode == nil {
+			c.decodeErr = apierr.New(apierr.BadRequest, "this endpoint cannot be translated to another provider's API")
+		} else {
+			c.canon, c.decodeErr = c.Decode(c.Raw.Body)
+		}
+	}
+	return c.canon, c.decodeErr
 }
 
 // Schema renders errors in the client's API.
@@ -71,9 +118,12 @@ const (
 	AuthRejected
 	// Canceled: the client went away.
 	Canceled
+	// Unsupported: the provider cannot take this request (a feature it
+	// lacks, or an API it cannot be translated to); nothing was sent.
+	Unsupported
 )
 
-var outcomeName = [...]string{"served", "connect_error", "timeout", "rate_limited", "server_error", "auth_rejected", "canceled"}
+var outcomeName = [...]string{"served", "connect_error", "timeout", "rate_limited", "server_error", "auth_rejected", "canceled", "unsupported"}
 
 // String names o for metrics and logs.
 func (o Outcome) String() string { return outcomeName[o] }
@@ -124,30 +174,63 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // maxErrorBody bounds how much of a failed attempt's body is kept.
 const maxErrorBody = 64 << 10
 
-// Forward offers raw to each target in order and writes the answer, or an
-// error in the client's schema, to w. res is filled in; it must be fresh.
-func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, raw *llm.RawRequest, targets []Target, schema Schema, res *Result) {
+// Forward offers the call to each target in order and writes the answer,
+// or an error in the client's schema, to w. res is filled in; it must be
+// fresh.
+func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, call *Call, targets []Target, res *Result) {
 	res.Attempts = res.attempts[:0]
 	var (
-		last429     []byte
+		last429     []byte // a 429 body in the client's own API
 		last429From string
 	)
+	model := call.Raw.Model
 	for i := range targets {
 		t := &targets[i]
-		raw.UpstreamModel = t.Model
-		if raw.UpstreamModel == "" {
-			raw.UpstreamModel = raw.Model
+		upstreamModel := t.Model
+		if upstreamModel == "" {
+			upstreamModel = model
 		}
-		a := Attempt{Provider: t.Upstream.Name(), Model: raw.UpstreamModel}
+		a := Attempt{Provider: t.Name, Model: upstreamModel}
+		passthrough := t.Upstream != nil && t.API == call.API
+		if !passthrough && t.Chat == nil {
+			a.Outcome = Unsupported
+			a.Err = apierr.New(apierr.BadRequest, "provider %q does not speak this API and has no translation for it", t.Name)
+			e.record(res, &a, model)
+			continue
+		}
 		start := time.Now()
-		resp, err := e.send(ctx, t, raw)
+		var (
+			req *http.Request
+			err error
+		)
+		if passthrough {
+			call.Raw.UpstreamModel = upstreamModel
+			req, err = t.Upstream.NewRequest(ctx, &call.Raw)
+		} else {
+			req, err = e.translatedRequest(ctx, call, t, upstreamModel)
+		}
+		var ae *apierr.Error
+		if errors.As(err, &ae) && ae.Kind == apierr.BadRequest {
+			// The request itself cannot go to this provider (a feature it
+			// lacks, or a body that does not decode): not its fault.
+			a.Outcome, a.Err = Unsupported, ae
+			e.record(res, &a, model)
+			if _, derr := call.Canonical(); derr != nil && !passthrough {
+				break // no provider can take a body that does not decode
+			}
+			continue
+		}
+		var resp *http.Response
+		if err == nil {
+			resp, err = t.Transport.RoundTrip(req)
+		}
 		a.Duration = time.Since(start)
 		if err != nil {
 			a.Err = err
 			switch {
 			case ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
 				a.Outcome = Canceled
-				e.record(res, &a, raw.Model)
+				e.record(res, &a, model)
 				res.Status = apierr.ClientCanceled.Status()
 				res.Err = apierr.Wrap(apierr.ClientCanceled, err, "client closed the request")
 				return
@@ -156,7 +239,7 @@ func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, raw *llm.Ra
 			default:
 				a.Outcome = ConnectError
 			}
-			e.record(res, &a, raw.Model)
+			e.record(res, &a, model)
 			if ctx.Err() != nil { // request deadline: no time for another target
 				break
 			}
@@ -167,7 +250,10 @@ func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, raw *llm.Ra
 		case resp.StatusCode == http.StatusTooManyRequests:
 			a.Outcome = RateLimited
 			a.RetryAfter = retryAfter(resp.Header)
-			last429, last429From = readLimited(resp.Body), a.Provider
+			body := readLimited(resp.Body)
+			if passthrough {
+				last429, last429From = body, a.Provider
+			}
 		case resp.StatusCode >= 500:
 			a.Outcome = ServerError
 			_ = readLimited(resp.Body)
@@ -178,13 +264,17 @@ func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, raw *llm.Ra
 			_ = readLimited(resp.Body)
 		default:
 			a.Outcome = Served
-			e.record(res, &a, raw.Model)
-			e.serve(ctx, w, t, resp, schema, res)
+			e.record(res, &a, model)
+			if passthrough {
+				e.serve(ctx, w, t, resp, call.Ingress, res)
+			} else {
+				e.serveTranslated(ctx, w, t, call, resp, res)
+			}
 			return
 		}
-		e.record(res, &a, raw.Model)
+		e.record(res, &a, model)
 	}
-	res.Err = failure(raw.Model, res.Attempts)
+	res.Err = failure(model, res.Attempts)
 	if res.Err.Kind == apierr.RateLimited && last429 != nil {
 		// The upstream's own 429 already speaks the client's API.
 		h := w.Header()
@@ -199,7 +289,7 @@ func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, raw *llm.Ra
 		return
 	}
 	res.Status = res.Err.Kind.Status()
-	schema.WriteError(w, res.Err)
+	call.Ingress.WriteError(w, res.Err)
 }
 
 func (e *Engine) record(res *Result, a *Attempt, model string) {
@@ -207,14 +297,6 @@ func (e *Engine) record(res *Result, a *Attempt, model string) {
 	if e.Observer != nil {
 		e.Observer.Attempt(a, model)
 	}
-}
-
-func (e *Engine) send(ctx context.Context, t *Target, raw *llm.RawRequest) (*http.Response, error) {
-	req, err := t.Upstream.NewRequest(ctx, raw)
-	if err != nil {
-		return nil, err
-	}
-	return t.Transport.RoundTrip(req)
 }
 
 // failure turns a list of failed attempts into the client's error.
@@ -243,6 +325,8 @@ func failure(model string, attempts []Attempt) *apierr.Error {
 			b.WriteString("connection failed")
 		case Timeout:
 			b.WriteString("timed out")
+		case Unsupported:
+			b.WriteString("cannot serve this request")
 		default:
 			b.WriteString("HTTP ")
 			b.WriteString(strconv.Itoa(a.Status))
@@ -253,6 +337,11 @@ func failure(model string, attempts []Attempt) *apierr.Error {
 		cause = errors.Join(cause, attempts[i].Err)
 	}
 	switch {
+	case all(Unsupported):
+		var first *apierr.Error
+		if errors.As(attempts[0].Err, &first) {
+			return first
+		}
 	case all(RateLimited):
 		e := apierr.Wrap(apierr.RateLimited, cause, "every upstream for model \""+model+"\" is rate limited ("+b.String()+")")
 		e.RetryAfter = minRetryAfter(attempts)

@@ -35,15 +35,24 @@ func (testSchema) AppendStreamError(b []byte, e *apierr.Error) []byte {
 }
 
 func target(name, base string, idle time.Duration) Target {
-	return Target{Upstream: plainUpstream{name, base}, Transport: &http.Transport{ResponseHeaderTimeout: 200 * time.Millisecond}, StreamIdle: idle}
+	return Target{Name: name, Upstream: plainUpstream{name, base}, Transport: &http.Transport{ResponseHeaderTimeout: 200 * time.Millisecond}, StreamIdle: idle}
+}
+
+// testIngress is testSchema; the passthrough tests never translate.
+type testIngress struct{ testSchema }
+
+func (testIngress) EncodeResponse(dst []byte, _ *llm.Request, _ *llm.Response) []byte { return dst }
+func (testIngress) NewStreamEncoder(*llm.Request) StreamEncoder                   { return nil }
+
+func newCall(body string) *Call {
+	return &Call{Raw: llm.RawRequest{Body: []byte(body), Model: "m"}, Ingress: testIngress{}}
 }
 
 func forward(t *testing.T, ctx context.Context, targets ...Target) (*httptest.ResponseRecorder, *Result) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	res := &Result{}
-	raw := &llm.RawRequest{Body: []byte(`{"model":"m"}`), Model: "m"}
-	(&Engine{}).Forward(ctx, rec, raw, targets, testSchema{}, res)
+	(&Engine{}).Forward(ctx, rec, newCall(`{"model":"m"}`), targets, res)
 	return rec, res
 }
 
@@ -262,8 +271,7 @@ func TestClientCancelReachesUpstream(t *testing.T) {
 	}))
 	defer up.Close()
 	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw := &llm.RawRequest{Body: []byte(`{}`), Model: "m"}
-		(&Engine{}).Forward(r.Context(), w, raw, []Target{target("a", up.URL, time.Minute)}, testSchema{}, &Result{})
+		(&Engine{}).Forward(r.Context(), w, newCall(`{}`), []Target{target("a", up.URL, time.Minute)}, &Result{})
 	}))
 	defer gw.Close()
 	ctx, cancel := context.WithCancel(context.Background())

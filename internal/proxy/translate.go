@@ -29,11 +29,15 @@ type ChatProvider interface {
 	DecodeError(resp *http.Response, body []byte) *apierr.Error
 }
 
-// StreamDecoder yields canonical events from an upstream stream.
-type StreamDecoder interface {
-	// Next fills ev with the next event. It returns io.EOF after the last
-	// event, and any other error when the stream breaks. ev's strings are
-	// valid until the next call.
+// StreamDecoder yields canonical events from an upstream stream. Next fills
+// ev with the next event; it returns io.EOF after the last event, and any
+// other error when the stream breaks. ev's strings are valid until the next
+// call.
+//
+// It is an alias of an unnamed interface type so that provider packages,
+// which may not import proxy, can declare the identical return type
+// (type StreamDecoder = interface{ Next(*llm.Event) error }).
+type StreamDecoder = interface {
 	Next(ev *llm.Event) error
 }
 
@@ -46,8 +50,10 @@ type Ingress interface {
 	NewStreamEncoder(r *llm.Request) StreamEncoder
 }
 
-// StreamEncoder turns canonical events into the client's stream format.
-type StreamEncoder interface {
-	// Encode appends the bytes for ev (possibly none) to dst.
+// StreamEncoder turns canonical events into the client's stream format:
+// Encode appends the bytes for ev (possibly none) to dst. An alias of an
+// unnamed interface type, as StreamDecoder is, so ingress packages can
+// declare the identical type without importing proxy.
+type StreamEncoder = interface {
 	Encode(dst []byte, ev *llm.Event) []byte
 }

@@ -20,14 +20,6 @@ import (
 	"github.com/multipolar/multipolar/internal/proxy"
 )
 
-// openaiSchema renders errors for OpenAI-API clients.
-type openaiSchema struct{}
-
-func (openaiSchema) WriteError(w http.ResponseWriter, e *apierr.Error) { ingopenai.WriteError(w, e) }
-func (openaiSchema) AppendStreamError(b []byte, e *apierr.Error) []byte {
-	return ingopenai.AppendStreamError(b, e)
-}
-
 var (
 	noProvider = []string{"none"}
 	headerJSON = []string{"application/json"}
@@ -193,15 +185,18 @@ func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r
 	rl.model = sn.Model
 	m := snap.models[sn.Model]
 	if m == nil {
-		return apierr.New(apierr.NotFound, "The model `%s` does not exist on this gateway.", sn.Model).WithParam("model")
+		return apierr.New(apierr.NotFound, "The model `%s` does not exist on this gateway.", strings.ToValidUTF8(sn.Model, "\uFFFD")).WithParam("model")
 	}
 	if !key.allowed[sn.Model] {
 		return apierr.New(apierr.Forbidden, "The key %q is not allowed to use the model `%s`.", key.name, sn.Model).WithParam("model")
 	}
-	raw := sn.Raw(op, body)
+	call := proxy.Call{Raw: sn.Raw(op, body), API: proxy.APIOpenAI, Ingress: ingopenai.Translator{IncludeUsage: sn.IncludeUsage}}
+	if op == llm.OpChat {
+		call.Decode = ingopenai.DecodeChat
+	}
 	ctx, cancel := context.WithTimeout(ctx, snap.reqTimeout)
 	defer cancel()
-	s.engine.Forward(ctx, w, &raw, m.targets, openaiSchema{}, res)
+	s.engine.Forward(ctx, w, &call, m.targets, res)
 	return nil
 }
 

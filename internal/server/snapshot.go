@@ -43,20 +43,28 @@ type modelEntry struct {
 	targets []proxy.Target
 }
 
-// upstreamFactory builds a provider's request builder. The server's wiring
-// lists one per config type.
-type upstreamFactory func(p *config.Provider) (proxy.Upstream, error)
+// adapter is what a provider type offers the engine: a passthrough for
+// clients of its own API, a translation for the others, or both.
+type adapter struct {
+	up   proxy.Upstream // nil when the provider is reached only by translation
+	api  proxy.API
+	chat proxy.ChatProvider // nil when the provider has no translation
+}
+
+// adapterFactory builds a provider's adapter. The server's wiring lists one
+// per config type.
+type adapterFactory func(p *config.Provider) (adapter, error)
 
 // factories is the wiring: one entry per provider type.
-var factories = map[string]upstreamFactory{
+var factories = map[string]adapterFactory{
 	config.TypeOpenAI:           newOpenAI(provopenai.FlavorOpenAI),
 	config.TypeOpenAICompatible: newOpenAI(provopenai.FlavorOpenAI),
 	config.TypeAzureOpenAI:      newOpenAI(provopenai.FlavorAzure),
 }
 
-func newOpenAI(f provopenai.Flavor) upstreamFactory {
-	return func(p *config.Provider) (proxy.Upstream, error) {
-		return provopenai.New(provopenai.Options{
+func newOpenAI(f provopenai.Flavor) adapterFactory {
+	return func(p *config.Provider) (adapter, error) {
+		pr, err := provopenai.New(provopenai.Options{
 			Name:        p.Name,
 			Flavor:      f,
 			BaseURL:     p.URL,
@@ -65,6 +73,12 @@ func newOpenAI(f provopenai.Flavor) upstreamFactory {
 			Deployments: p.Deployments,
 			Headers:     p.Headers,
 		})
+		if err != nil {
+			return adapter{}, err
+		}
+		ad := adapter{up: pr, api: proxy.APIOpenAI}
+		ad.chat, _ = any(pr).(proxy.ChatProvider) // translation, where the package offers it
+		return ad, nil
 	}
 }
 
@@ -102,7 +116,7 @@ func buildSnapshot(cfg *config.Config) (*snapshot, error) {
 		s.adminToken, s.hasAdmin = hashSecret(tok), true
 	}
 	type built struct {
-		up        proxy.Upstream
+		adapter
 		transport *http.Transport
 		idle      time.Duration
 	}
@@ -113,13 +127,13 @@ func buildSnapshot(cfg *config.Config) (*snapshot, error) {
 		if !ok {
 			return nil, fmt.Errorf("providers[%d]: no adapter for type %q", i, p.Type)
 		}
-		up, err := f(p)
+		ad, err := f(p)
 		if err != nil {
 			return nil, fmt.Errorf("providers[%d]: %w", i, err)
 		}
 		tr := newTransport(p.Timeouts)
 		s.transports = append(s.transports, tr)
-		providers[p.Name] = built{up: up, transport: tr, idle: p.Timeouts.StreamIdle.D()}
+		providers[p.Name] = built{adapter: ad, transport: tr, idle: p.Timeouts.StreamIdle.D()}
 	}
 	for i := range cfg.Models {
 		m := &cfg.Models[i]
@@ -133,7 +147,7 @@ func buildSnapshot(cfg *config.Config) (*snapshot, error) {
 			if model == "" {
 				model = m.Name
 			}
-			me.targets = append(me.targets, proxy.Target{Upstream: b.up, Model: model, Transport: b.transport, StreamIdle: b.idle})
+			me.targets = append(me.targets, proxy.Target{Name: r.Provider, Upstream: b.up, API: b.api, Chat: b.chat, Model: model, Transport: b.transport, StreamIdle: b.idle})
 		}
 		s.models[m.Name] = me
 	}
