@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/multipolar/multipolar/internal/apierr"
+	"github.com/multipolar/multipolar/internal/llm"
 )
 
 // serve writes the upstream's answer to the client: headers, then the body,
 // flushing every complete server-sent event as soon as it is read.
-func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, resp *http.Response, schema Schema, res *Result) {
+func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, raw *llm.RawRequest, resp *http.Response, schema Schema, res *Result) {
 	defer resp.Body.Close()
 	res.Provider = t.Name
 	res.Status = resp.StatusCode
@@ -34,15 +35,22 @@ func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, re
 	}
 	w.WriteHeader(resp.StatusCode)
 
+	var meter UsageMeter
+	if m, ok := t.Upstream.(metering); ok && resp.StatusCode == http.StatusOK {
+		meter = m.Meter(raw)
+	}
 	var err error
 	if res.Stream {
 		if e.Observer != nil {
 			e.Observer.StreamOpen(1)
 			defer e.Observer.StreamOpen(-1)
 		}
-		err = e.copyStream(w, resp.Body, t.StreamIdle, schema, res)
+		err = e.copyStream(w, resp.Body, t.StreamIdle, schema, meter, res)
 	} else {
-		err = copyBody(w, resp.Body, t.StreamIdle, res)
+		err = copyBody(w, resp.Body, t.StreamIdle, meter, res)
+	}
+	if meter != nil {
+		res.setUsage(meter.Usage())
 	}
 	if err != nil && res.Err == nil {
 		res.Err = classify(ctx, err, "the upstream connection failed mid-response")
@@ -93,8 +101,13 @@ func (r *idleReader) stop() {
 	}
 }
 
-// copyBody copies a non-streamed body with a pooled buffer.
-func copyBody(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, res *Result) error {
+// meterTail bounds how much of a non-streamed body is kept for the meter:
+// usage sits at the end of every provider's answer.
+const meterTail = 64 << 10
+
+// copyBody copies a non-streamed body with a pooled buffer, keeping its
+// tail for the meter.
+func copyBody(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, meter UsageMeter, res *Result) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	var src io.Reader = body
@@ -103,10 +116,19 @@ func copyBody(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, res
 		defer ir.stop()
 		src = ir
 	}
+	var tail []byte
+	if meter != nil {
+		tp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(tp)
+		tail = (*tp)[:0]
+	}
 	buf := *bp
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
+			if meter != nil {
+				tail = keepTail(tail, buf[:n])
+			}
 			m, werr := w.Write(buf[:n])
 			res.Bytes += int64(m)
 			if werr != nil {
@@ -114,6 +136,9 @@ func copyBody(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, res
 			}
 		}
 		if rerr == io.EOF {
+			if meter != nil {
+				meter.Body(tail)
+			}
 			return nil
 		}
 		if rerr != nil {
@@ -122,10 +147,21 @@ func copyBody(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, res
 	}
 }
 
+// keepTail appends p to tail and keeps at most meterTail bytes, the last.
+func keepTail(tail, p []byte) []byte {
+	if len(p) >= meterTail {
+		return append(tail[:0], p[len(p)-meterTail:]...)
+	}
+	if over := len(tail) + len(p) - meterTail; over > 0 {
+		tail = tail[:copy(tail, tail[over:])]
+	}
+	return append(tail, p...)
+}
+
 // copyStream copies a text/event-stream body. It writes and flushes only
 // complete events (ended by a blank line), so an upstream cut never leaves a
 // half event in front of the error event that reports it.
-func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, schema Schema, res *Result) error {
+func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, schema Schema, meter UsageMeter, res *Result) error {
 	flusher, _ := w.(http.Flusher)
 	flush := func() {
 		if flusher != nil {
@@ -138,6 +174,12 @@ func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time
 	ir := newIdleReader(body, idle)
 	defer ir.stop()
 	buf := *bp
+	var out []byte // the events as the meter passes them on
+	if meter != nil {
+		op := bufPool.Get().(*[]byte)
+		defer bufPool.Put(op)
+		out = (*op)[:0]
+	}
 	held := 0 // bytes of an incomplete event at the start of buf
 	done := false
 	for {
@@ -147,7 +189,12 @@ func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time
 			if bytes.Contains(buf[:end], doneMarker) {
 				done = true
 			}
-			m, werr := w.Write(buf[:end])
+			chunk := buf[:end]
+			if meter != nil {
+				out = meterEvents(out[:0], buf[:end], meter)
+				chunk = out
+			}
+			m, werr := w.Write(chunk)
 			res.Bytes += int64(m)
 			if werr != nil {
 				return werr
@@ -195,6 +242,36 @@ func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time
 }
 
 var doneMarker = []byte("data: [DONE]")
+
+// meterEvents passes each complete event in b through the meter and
+// appends what the client receives to out.
+func meterEvents(out, b []byte, meter UsageMeter) []byte {
+	for len(b) > 0 {
+		end := firstEventEnd(b)
+		if end == 0 {
+			end = len(b)
+		}
+		out = append(out, meter.Event(b[:end])...)
+		b = b[end:]
+	}
+	return out
+}
+
+// firstEventEnd returns the index just past the first blank line in b, or 0.
+func firstEventEnd(b []byte) int {
+	for i := 1; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		if b[i-1] == '\n' {
+			return i + 1
+		}
+		if i >= 3 && b[i-1] == '\r' && b[i-2] == '\n' && b[i-3] == '\r' {
+			return i + 1
+		}
+	}
+	return 0
+}
 
 // lastEventEnd returns the index just past the last blank line ("\n\n" or
 // "\r\n\r\n") in b, or 0.

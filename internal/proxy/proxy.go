@@ -154,8 +154,20 @@ type Result struct {
 	// Stream reports whether the answer was an event stream.
 	Stream bool
 	// Err is the failure, when the request failed or was cut.
-	Err      *apierr.Error
-	attempts [4]Attempt
+	Err *apierr.Error
+	// Usage is the serving attempt's token usage, when it was metered.
+	Usage llm.Usage
+	// Metered reports that Usage was read (or estimated) from the answer.
+	Metered bool
+	// UsageEstimated reports that the upstream did not report usage (a cut
+	// stream, say) and Usage is the gateway's estimate.
+	UsageEstimated bool
+	attempts       [4]Attempt
+}
+
+// setUsage records the serving attempt's usage.
+func (r *Result) setUsage(u llm.Usage, reported bool) {
+	r.Usage, r.Metered, r.UsageEstimated = u, true, !reported
 }
 
 // Engine forwards requests. It is safe for concurrent use.
@@ -266,7 +278,7 @@ func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, call *Call,
 			a.Outcome = Served
 			e.record(res, &a, model)
 			if passthrough {
-				e.serve(ctx, w, t, resp, call.Ingress, res)
+				e.serve(ctx, w, t, &call.Raw, resp, call.Ingress, res)
 			} else {
 				e.serveTranslated(ctx, w, t, call, resp, res)
 			}

@@ -42,7 +42,7 @@ func target(name, base string, idle time.Duration) Target {
 type testIngress struct{ testSchema }
 
 func (testIngress) EncodeResponse(dst []byte, _ *llm.Request, _ *llm.Response) []byte { return dst }
-func (testIngress) NewStreamEncoder(*llm.Request) StreamEncoder                   { return nil }
+func (testIngress) NewStreamEncoder(*llm.Request) StreamEncoder                       { return nil }
 
 func newCall(body string) *Call {
 	return &Call{Raw: llm.RawRequest{Body: []byte(body), Model: "m"}, Ingress: testIngress{}}
@@ -198,7 +198,7 @@ func TestStreamEventsFlushedWhole(t *testing.T) {
 	}()
 	rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
 	res := &Result{}
-	err := (&Engine{}).copyStream(rec, pr, time.Second, testSchema{}, res)
+	err := (&Engine{}).copyStream(rec, pr, time.Second, testSchema{}, nil, res)
 	if err != nil {
 		t.Fatalf("copyStream: %v", err)
 	}
@@ -216,7 +216,7 @@ func TestStreamCutEndsWithErrorEvent(t *testing.T) {
 	body := io.NopCloser(io.MultiReader(strings.NewReader("data: {\"a\":1}\n\ndata: {\"half"), errReader{}))
 	rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
 	res := &Result{}
-	err := (&Engine{}).copyStream(rec, body, time.Second, testSchema{}, res)
+	err := (&Engine{}).copyStream(rec, body, time.Second, testSchema{}, nil, res)
 	if err == nil {
 		t.Fatal("copyStream returned nil for a cut stream")
 	}
@@ -232,7 +232,7 @@ func TestStreamEOFWithoutDoneIsCut(t *testing.T) {
 	body := io.NopCloser(strings.NewReader("data: {\"a\":1}\n\n"))
 	rec := httptest.NewRecorder()
 	res := &Result{}
-	if err := (&Engine{}).copyStream(rec, body, time.Second, testSchema{}, res); err == nil {
+	if err := (&Engine{}).copyStream(rec, body, time.Second, testSchema{}, nil, res); err == nil {
 		t.Fatal("a stream that ends without [DONE] was taken as complete")
 	}
 }
@@ -294,4 +294,69 @@ func TestClientCancelReachesUpstream(t *testing.T) {
 	if !canceled.Load() {
 		t.Fatal("the upstream request was not canceled after the client went away")
 	}
+}
+
+// dropMeter drops events holding "drop" and remembers what it saw.
+type dropMeter struct {
+	events []string
+	body   string
+}
+
+func (m *dropMeter) Event(ev []byte) []byte {
+	m.events = append(m.events, string(ev))
+	if strings.Contains(string(ev), "drop") {
+		return nil
+	}
+	return ev
+}
+func (m *dropMeter) Body(tail []byte) { m.body = string(tail) }
+func (m *dropMeter) Usage() (llm.Usage, bool) {
+	return llm.Usage{OutputTokens: int64(len(m.events))}, true
+}
+
+func TestStreamMeterSeesEachEventAndMayDropIt(t *testing.T) {
+	body := io.NopCloser(strings.NewReader("data: 1\n\ndata: drop\n\ndata: 2\r\n\r\ndata: [DONE]\n\n"))
+	rec := httptest.NewRecorder()
+	m := &dropMeter{}
+	if err := (&Engine{}).copyStream(rec, body, time.Second, testSchema{}, m, &Result{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"data: 1\n\n", "data: drop\n\n", "data: 2\r\n\r\n", "data: [DONE]\n\n"}; strings.Join(m.events, "|") != strings.Join(want, "|") {
+		t.Errorf("meter saw %q, want %q", m.events, want)
+	}
+	if want := "data: 1\n\ndata: 2\r\n\r\ndata: [DONE]\n\n"; rec.Body.String() != want {
+		t.Errorf("client got %q, want %q", rec.Body.String(), want)
+	}
+}
+
+func TestBodyMeterGetsTheTail(t *testing.T) {
+	big := strings.Repeat("x", meterTail+1000) + `"usage":{"n":1}}`
+	rec := httptest.NewRecorder()
+	m := &dropMeter{}
+	// A reader that returns small pieces, so the tail spans reads.
+	r := io.NopCloser(&pieceReader{s: big, n: 777})
+	if err := copyBody(rec, r, 0, m, &Result{}); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Body.String() != big {
+		t.Fatal("client body differs from upstream body")
+	}
+	if len(m.body) != meterTail || !strings.HasSuffix(m.body, `"usage":{"n":1}}`) {
+		t.Errorf("meter tail: %d bytes ending %q; want %d bytes ending with the usage", len(m.body), m.body[len(m.body)-20:], meterTail)
+	}
+}
+
+type pieceReader struct {
+	s string
+	n int
+}
+
+func (p *pieceReader) Read(b []byte) (int, error) {
+	if p.s == "" {
+		return 0, io.EOF
+	}
+	k := min(p.n, len(b), len(p.s))
+	copy(b, p.s[:k])
+	p.s = p.s[k:]
+	return k, nil
 }

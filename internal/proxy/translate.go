@@ -57,3 +57,27 @@ type Ingress interface {
 type StreamEncoder = interface {
 	Encode(dst []byte, ev *llm.Event) []byte
 }
+
+// UsageMeter reads token usage from a passthrough answer as it passes.
+// Event is given each complete server-sent event (blank line included) and
+// returns the bytes the client receives: the event, a rewrite of it, or
+// nothing. Body is given the end of a non-streamed body (all of it when it
+// is small). Usage returns the counts and whether the upstream reported
+// them; when it did not (a cut stream, say) the counts are the meter's
+// estimate.
+//
+// An alias of an unnamed interface type, as StreamDecoder is, so provider
+// packages can return it without importing proxy.
+type UsageMeter = interface {
+	Event(ev []byte) []byte
+	Body(tail []byte)
+	Usage() (llm.Usage, bool)
+}
+
+// metering is implemented by passthrough upstreams that can meter their
+// answers. The upstream's NewRequest asks for usage where the client did
+// not (an OpenAI stream without include_usage); its meter then keeps the
+// usage chunk from the client.
+type metering interface {
+	Meter(r *llm.RawRequest) UsageMeter
+}

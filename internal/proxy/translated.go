@@ -72,6 +72,7 @@ func (e *Engine) serveTranslated(ctx context.Context, w http.ResponseWriter, t *
 	w.WriteHeader(http.StatusOK)
 	n, _ := w.Write(enc)
 	res.Status, res.Bytes = http.StatusOK, int64(n)
+	res.setUsage(out.Usage, true)
 	if cap(enc) <= 1<<20 {
 		*bp = enc[:0] // keep a grown buffer, within reason
 	}
@@ -115,8 +116,11 @@ func (e *Engine) streamTranslated(ctx context.Context, w http.ResponseWriter, t 
 			}
 			out = call.Ingress.AppendStreamError(out[:0], res.Err)
 		} else {
-			if ev.Type == llm.EventError {
+			switch ev.Type {
+			case llm.EventError:
 				res.Err = apierr.From(ev.Err)
+			case llm.EventUsage:
+				res.setUsage(ev.Usage, true)
 			}
 			out = enc.Encode(out[:0], &ev)
 		}

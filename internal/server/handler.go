@@ -15,6 +15,7 @@ import (
 
 	"github.com/multipolar/multipolar/internal/apierr"
 	"github.com/multipolar/multipolar/internal/config"
+	inganthropic "github.com/multipolar/multipolar/internal/ingress/anthropic"
 	ingopenai "github.com/multipolar/multipolar/internal/ingress/openai"
 	"github.com/multipolar/multipolar/internal/llm"
 	"github.com/multipolar/multipolar/internal/proxy"
@@ -52,8 +53,10 @@ func (s *Server) routes() http.Handler {
 		w.Header()["X-Multipolar-Provider"] = noProvider
 		ingopenai.WriteError(w, apierr.New(apierr.NotFound, "Invalid URL (%s %s)", r.Method, r.URL.Path).WithCode("unknown_url"))
 	})
-	chat := s.llmHandler(llm.OpChat, "chat")
-	embed := s.llmHandler(llm.OpEmbeddings, "embeddings")
+	chat := s.llmHandler(&openaiChat)
+	embed := s.llmHandler(&openaiEmbeddings)
+	messages := s.llmHandler(&anthropicMessages)
+	countTokens := s.llmHandler(&anthropicCountTokens)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The two hot endpoints skip the mux's pattern matching.
 		if r.Method == http.MethodPost {
@@ -64,16 +67,21 @@ func (s *Server) routes() http.Handler {
 			case "/v1/embeddings", "/embeddings":
 				embed(w, r)
 				return
+			case "/v1/messages":
+				messages(w, r)
+				return
+			case "/v1/messages/count_tokens":
+				countTokens(w, r)
+				return
 			}
 		}
 		mux.ServeHTTP(w, r)
 	})
 }
 
-// authenticate finds the virtual key of an OpenAI-style request.
-func (snap *snapshot) authenticate(r *http.Request) (*keyEntry, *apierr.Error) {
-	tok, ok := bearer(r.Header.Get("Authorization"))
-	if !ok || tok == "" {
+// authenticate finds the virtual key for a client's token.
+func (snap *snapshot) authenticate(tok string) (*keyEntry, *apierr.Error) {
+	if tok == "" {
 		return nil, apierr.New(apierr.Unauthorized, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).").WithCode("missing_api_key")
 	}
 	h := hashSecret(tok)
@@ -126,7 +134,71 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *api
 	return body, nil
 }
 
-func (s *Server) llmHandler(op llm.Op, endpoint string) http.HandlerFunc {
+// ingress describes one client-facing endpoint: how its clients present a
+// key, how its body is read and decoded, and how its errors look.
+type ingress struct {
+	endpoint string
+	op       llm.Op
+	api      proxy.API
+	// token extracts the client's key from the request.
+	token func(r *http.Request) (string, bool)
+	// sniff checks the body and returns the raw request and the encoder
+	// for answers to it.
+	sniff func(op llm.Op, body []byte) (llm.RawRequest, proxy.Ingress, error)
+	// decode builds the canonical request for translation; nil when the
+	// endpoint has no translation (only providers of its own API serve it).
+	decode     func(body []byte) (*llm.Request, error)
+	writeError func(w http.ResponseWriter, e *apierr.Error)
+}
+
+func sniffOpenAI(op llm.Op, body []byte) (llm.RawRequest, proxy.Ingress, error) {
+	sn, err := ingopenai.Sniff(body)
+	if err != nil {
+		return llm.RawRequest{}, nil, err
+	}
+	return sn.Raw(op, body), ingopenai.Translator{IncludeUsage: sn.IncludeUsage}, nil
+}
+
+func sniffAnthropic(op llm.Op, body []byte) (llm.RawRequest, proxy.Ingress, error) {
+	sn, err := inganthropic.Sniff(body)
+	if err != nil {
+		return llm.RawRequest{}, nil, err
+	}
+	raw := llm.RawRequest{Op: op, Body: body, ModelStart: sn.ModelStart, ModelEnd: sn.ModelEnd, Model: sn.Model, Stream: sn.Stream}
+	return raw, anthropicIngress{}, nil
+}
+
+// anthropicIngress adapts the Anthropic translator's concrete stream encoder
+// to the engine's interface.
+type anthropicIngress struct{ inganthropic.Translator }
+
+func (a anthropicIngress) NewStreamEncoder(r *llm.Request) proxy.StreamEncoder {
+	return a.Translator.NewStreamEncoder(r)
+}
+
+// anthropicToken accepts x-api-key, as Anthropic's SDKs send it, or a
+// bearer token, as OAuth clients do.
+func anthropicToken(r *http.Request) (string, bool) {
+	if k := r.Header.Get("X-Api-Key"); k != "" {
+		return strings.TrimSpace(k), true
+	}
+	return bearer(r.Header.Get("Authorization"))
+}
+
+func openaiToken(r *http.Request) (string, bool) { return bearer(r.Header.Get("Authorization")) }
+
+var (
+	openaiChat = ingress{endpoint: "chat", op: llm.OpChat, api: proxy.APIOpenAI, token: openaiToken,
+		sniff: sniffOpenAI, decode: ingopenai.DecodeChat, writeError: ingopenai.WriteError}
+	openaiEmbeddings = ingress{endpoint: "embeddings", op: llm.OpEmbeddings, api: proxy.APIOpenAI, token: openaiToken,
+		sniff: sniffOpenAI, writeError: ingopenai.WriteError}
+	anthropicMessages = ingress{endpoint: "messages", op: llm.OpChat, api: proxy.APIAnthropic, token: anthropicToken,
+		sniff: sniffAnthropic, decode: inganthropic.DecodeMessages, writeError: inganthropic.WriteError}
+	anthropicCountTokens = ingress{endpoint: "count_tokens", op: llm.OpCountTokens, api: proxy.APIAnthropic, token: anthropicToken,
+		sniff: sniffAnthropic, writeError: inganthropic.WriteError}
+)
+
+func (s *Server) llmHandler(in *ingress) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		snap := s.snap.Load()
@@ -136,10 +208,10 @@ func (s *Server) llmHandler(op llm.Op, endpoint string) http.HandlerFunc {
 		h["X-Multipolar-Provider"] = noProvider
 
 		var res proxy.Result
-		if e := s.prepareAndForward(r.Context(), w, r, snap, op, &rl, &res); e != nil {
+		if e := s.prepareAndForward(r.Context(), w, r, snap, in, &rl, &res); e != nil {
 			rl.status = e.Kind.Status()
 			rl.err = e.Error()
-			ingopenai.WriteError(w, e)
+			in.writeError(w, e)
 		} else {
 			rl.status, rl.provider, rl.stream, rl.bytes = res.Status, res.Provider, res.Stream, res.Bytes
 			rl.attempts = len(res.Attempts)
@@ -152,7 +224,7 @@ func (s *Server) llmHandler(op llm.Op, endpoint string) http.HandlerFunc {
 		if provider == "" {
 			provider = "none"
 		}
-		s.metrics.Request(endpoint, metricModel(snap, rl.model), provider, rl.status, rl.duration.Seconds())
+		s.metrics.Request(in.endpoint, metricModel(snap, rl.model), provider, rl.status, rl.duration.Seconds())
 		s.logRequest(r.Context(), &rl)
 	}
 }
@@ -168,8 +240,9 @@ func metricModel(snap *snapshot, m string) string {
 
 // prepareAndForward authenticates, reads and checks the request, then hands
 // it to the engine. An error returned here has not been written yet.
-func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r *http.Request, snap *snapshot, op llm.Op, rl *requestLog, res *proxy.Result) *apierr.Error {
-	key, e := snap.authenticate(r)
+func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r *http.Request, snap *snapshot, in *ingress, rl *requestLog, res *proxy.Result) *apierr.Error {
+	tok, _ := in.token(r)
+	key, e := snap.authenticate(tok)
 	if e != nil {
 		return e
 	}
@@ -178,22 +251,19 @@ func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r
 	if e != nil {
 		return e
 	}
-	sn, err := ingopenai.Sniff(body)
+	raw, enc, err := in.sniff(in.op, body)
 	if err != nil {
 		return apierr.From(err)
 	}
-	rl.model = sn.Model
-	m := snap.models[sn.Model]
+	rl.model = raw.Model
+	m := snap.models[raw.Model]
 	if m == nil {
-		return apierr.New(apierr.NotFound, "The model `%s` does not exist on this gateway.", strings.ToValidUTF8(sn.Model, "\uFFFD")).WithParam("model")
+		return apierr.New(apierr.NotFound, "The model `%s` does not exist on this gateway.", strings.ToValidUTF8(raw.Model, "\uFFFD")).WithParam("model")
 	}
-	if !key.allowed[sn.Model] {
-		return apierr.New(apierr.Forbidden, "The key %q is not allowed to use the model `%s`.", key.name, sn.Model).WithParam("model")
+	if !key.allowed[raw.Model] {
+		return apierr.New(apierr.Forbidden, "The key %q is not allowed to use the model `%s`.", key.name, raw.Model).WithParam("model")
 	}
-	call := proxy.Call{Raw: sn.Raw(op, body), API: proxy.APIOpenAI, Ingress: ingopenai.Translator{IncludeUsage: sn.IncludeUsage}}
-	if op == llm.OpChat {
-		call.Decode = ingopenai.DecodeChat
-	}
+	call := proxy.Call{Raw: raw, API: in.api, Ingress: enc, Decode: in.decode}
 	ctx, cancel := context.WithTimeout(ctx, snap.reqTimeout)
 	defer cancel()
 	s.engine.Forward(ctx, w, &call, m.targets, res)
@@ -205,14 +275,31 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["X-Request-Id"] = []string{s.newRequestID()}
 	h["X-Multipolar-Provider"] = noProvider
-	key, e := snap.authenticate(r)
+	// Anthropic's SDKs send anthropic-version (and x-api-key); they get
+	// Anthropic's list shape and error schema.
+	anthropic := r.Header.Get("Anthropic-Version") != "" || r.Header.Get("X-Api-Key") != ""
+	var tok string
+	if anthropic {
+		tok, _ = anthropicToken(r)
+	} else {
+		tok, _ = openaiToken(r)
+	}
+	key, e := snap.authenticate(tok)
 	if e != nil {
-		ingopenai.WriteError(w, e)
+		if anthropic {
+			inganthropic.WriteError(w, e)
+		} else {
+			ingopenai.WriteError(w, e)
+		}
 		return
 	}
+	body := key.modelsJSON
+	if anthropic {
+		body = key.modelsAnthropicJSON
+	}
 	h["Content-Type"] = headerJSON
-	h["Content-Length"] = []string{strconv.Itoa(len(key.modelsJSON))}
-	_, _ = w.Write(key.modelsJSON)
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	_, _ = w.Write(body)
 }
 
 // admin guards an admin handler with the admin token. Without a token in

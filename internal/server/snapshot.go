@@ -34,8 +34,10 @@ type keyEntry struct {
 	name    string
 	hash    [sha256.Size]byte
 	allowed map[string]bool // every configured model this key may use
-	// modelsJSON is the precomputed GET /v1/models answer for this key.
-	modelsJSON []byte
+	// modelsJSON and modelsAnthropicJSON are the precomputed GET /v1/models
+	// answers for this key, in OpenAI's and Anthropic's shapes.
+	modelsJSON          []byte
+	modelsAnthropicJSON []byte
 }
 
 type modelEntry struct {
@@ -165,6 +167,7 @@ func buildSnapshot(cfg *config.Config) (*snapshot, error) {
 			}
 		}
 		ke.modelsJSON = modelList(names, ke.allowed, s.loadedAtUnix)
+		ke.modelsAnthropicJSON = anthropicModelList(names, ke.allowed, s.loadedAtUnix)
 		s.keys[ke.hash] = ke
 	}
 	return s, nil
@@ -202,6 +205,43 @@ func modelList(names []string, allowed map[string]bool, created int64) []byte {
 		b = append(b, `,"owned_by":"multipolar"}`...)
 	}
 	return append(b, "]}"...)
+}
+
+// anthropicModelList renders Anthropic's model list (one page holding all).
+func anthropicModelList(names []string, allowed map[string]bool, created int64) []byte {
+	ts := time.Unix(created, 0).UTC().Format(time.RFC3339)
+	b := []byte(`{"data":[`)
+	var first, last string
+	for _, n := range names {
+		if !allowed[n] {
+			continue
+		}
+		if first != "" {
+			b = append(b, ',')
+		} else {
+			first = n
+		}
+		last = n
+		b = append(b, `{"type":"model","id":`...)
+		b = llm.AppendJSONString(b, n)
+		b = append(b, `,"display_name":`...)
+		b = llm.AppendJSONString(b, n)
+		b = append(b, `,"created_at":"`...)
+		b = append(b, ts...)
+		b = append(b, `"}`...)
+	}
+	b = append(b, `],"has_more":false,"first_id":`...)
+	b = appendNullable(b, first)
+	b = append(b, `,"last_id":`...)
+	b = appendNullable(b, last)
+	return append(b, '}')
+}
+
+func appendNullable(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	return llm.AppendJSONString(b, s)
 }
 
 // close releases idle upstream connections of a snapshot that was replaced.

@@ -21,6 +21,10 @@ type Sniffed struct {
 	Stream bool
 	// IncludeUsage is stream_options.include_usage.
 	IncludeUsage bool
+	// StreamOptionsAt is the index of stream_options' '{', 0 if absent.
+	StreamOptionsAt int
+	// IncludeUsageStart and IncludeUsageEnd delimit include_usage's value.
+	IncludeUsageStart, IncludeUsageEnd int
 }
 
 // Sniff validates body as one JSON object and finds its top-level "model",
@@ -59,10 +63,12 @@ func Sniff(body []byte) (Sniffed, error) {
 			if body[vs] != '{' {
 				return nil // null or wrong type: the upstream judges it
 			}
-			s.IncludeUsage = false
-			return eachMember(body, vs, func(k []byte, s2, _ int) error {
+			s.IncludeUsage, s.StreamOptionsAt = false, vs
+			s.IncludeUsageStart, s.IncludeUsageEnd = 0, 0
+			return eachMember(body, vs, func(k []byte, s2, e2 int) error {
 				if keyIs(k, "include_usage") {
 					s.IncludeUsage = body[s2] == 't'
+					s.IncludeUsageStart, s.IncludeUsageEnd = s2, e2
 				}
 				return nil
 			})
@@ -80,7 +86,8 @@ func Sniff(body []byte) (Sniffed, error) {
 
 // Raw returns the llm.RawRequest for body as sniffed.
 func (s *Sniffed) Raw(op llm.Op, body []byte) llm.RawRequest {
-	return llm.RawRequest{Op: op, Body: body, ModelStart: s.ModelStart, ModelEnd: s.ModelEnd, Model: s.Model, Stream: s.Stream}
+	return llm.RawRequest{Op: op, Body: body, ModelStart: s.ModelStart, ModelEnd: s.ModelEnd, Model: s.Model, Stream: s.Stream,
+		IncludeUsage: s.IncludeUsage, StreamOptionsAt: s.StreamOptionsAt, IncludeUsageStart: s.IncludeUsageStart, IncludeUsageEnd: s.IncludeUsageEnd}
 }
 
 // eachMember calls fn for each member of the object starting at body[i]
