@@ -3,6 +3,8 @@
 // It imports only the standard library.
 package llm
 
+import "unicode/utf8"
+
 // Op is an API operation the gateway serves.
 type Op uint8
 
@@ -134,18 +136,31 @@ func (r *RawRequest) BodyFor(model string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// AppendJSONString appends s as a JSON string literal.
+// AppendJSONString appends s as a JSON string literal. Invalid UTF-8 is
+// replaced by U+FFFD, as encoding/json does, so the output is always valid
+// JSON text (RFC 8259 §8.1).
 func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
+			i++
 		case c < 0x20:
 			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		default:
+			i++
+		case c < utf8.RuneSelf:
 			b = append(b, c)
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, "\\ufffd"...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
 		}
 	}
 	return append(b, '"')

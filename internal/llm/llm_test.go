@@ -76,3 +76,21 @@ func TestApplyWithoutEditsKeepsBytes(t *testing.T) {
 		t.Error("Apply() with no edits copied the body")
 	}
 }
+
+func TestAppendJSONStringIsAlwaysValidJSON(t *testing.T) {
+	for _, s := range []string{"plain", "quote\" back\\slash", "\x00\x1f ctl", "caf\u00e9 \U0001F600", "bad \xff\xfe utf8", "\xed\xa0\x80"} {
+		out := AppendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Errorf("AppendJSONString(%q) = %s: not JSON: %v", s, out, err)
+			continue
+		}
+		// encoding/json is the reference: it too replaces each bad byte.
+		ref, _ := json.Marshal(s)
+		var want string
+		_ = json.Unmarshal(ref, &want)
+		if back != want {
+			t.Errorf("AppendJSONString(%q) decodes to %q, want %q (as encoding/json)", s, back, want)
+		}
+	}
+}

@@ -263,7 +263,7 @@ func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, call *Call,
 			a.Outcome = RateLimited
 			a.RetryAfter = retryAfter(resp.Header)
 			body := readLimited(resp.Body)
-			if passthrough {
+			if passthrough && speaksAPI(call.API, body) {
 				last429, last429From = body, a.Provider
 			}
 		case resp.StatusCode >= 500:
@@ -277,9 +277,12 @@ func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, call *Call,
 		default:
 			a.Outcome = Served
 			e.record(res, &a, model)
-			if passthrough {
+			switch {
+			case passthrough && resp.StatusCode >= 400:
+				e.writeUpstreamError(w, t, call, resp, res)
+			case passthrough:
 				e.serve(ctx, w, t, &call.Raw, resp, call.Ingress, res)
-			} else {
+			default:
 				e.serveTranslated(ctx, w, t, call, resp, res)
 			}
 			return

@@ -27,6 +27,9 @@ func (u plainUpstream) NewRequest(ctx context.Context, r *llm.RawRequest) (*http
 type testSchema struct{}
 
 func (testSchema) WriteError(w http.ResponseWriter, e *apierr.Error) {
+	if e.RetryAfter != "" {
+		w.Header().Set("Retry-After", e.RetryAfter)
+	}
 	w.WriteHeader(e.Kind.Status())
 	_, _ = io.WriteString(w, "ERR "+e.Message)
 }
@@ -63,7 +66,7 @@ func status(code int, retryAfter string) http.HandlerFunc {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
-		_, _ = io.WriteString(w, `{"error":{"message":"upstream says `+http.StatusText(code)+`"}}`)
+		_, _ = io.WriteString(w, `{"error":{"message":"upstream says `+http.StatusText(code)+`","type":"x","param":null,"code":null}}`)
 	}
 }
 
@@ -88,6 +91,18 @@ func TestFailover(t *testing.T) {
 	defer s429b.Close()
 	s400 := httptest.NewServer(status(400, ""))
 	defer s400.Close()
+	// Azure's front end answers some errors without OpenAI's "type".
+	azure404 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(404)
+		_, _ = io.WriteString(w, `{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}}`)
+	}))
+	defer azure404.Close()
+	azure429 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "4")
+		w.WriteHeader(429)
+		_, _ = io.WriteString(w, `{"error":{"code":"429","message":"Requests to the ChatCompletions_Create Operation have exceeded the rate limit."}}`)
+	}))
+	defer azure429.Close()
 	s401 := httptest.NewServer(status(401, ""))
 	defer s401.Close()
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -113,6 +128,8 @@ func TestFailover(t *testing.T) {
 		{"upstream auth rejected then ok", []Target{target("a", s401.URL, 0), target("b", ok.URL, 0)}, 200, "b", []Outcome{AuthRejected, Served}, ""},
 		{"400 passes through, no failover", []Target{target("a", s400.URL, 0), target("b", ok.URL, 0)}, 400, "a", []Outcome{Served}, ""},
 		{"all 429: upstream 429 with smallest Retry-After", []Target{target("a", s429a.URL, 0), target("b", s429b.URL, 0)}, 429, "b", []Outcome{RateLimited, RateLimited}, "3"},
+		{"error body not in the client's schema is re-rendered", []Target{target("a", azure404.URL, 0)}, 404, "a", []Outcome{Served}, ""},
+		{"429 not in the client's schema: the gateway's 429", []Target{target("a", azure429.URL, 0)}, 429, "", []Outcome{RateLimited}, "4"},
 		{"all timeouts: 504", []Target{target("a", hang.URL, 0), target("b", hang.URL, 0)}, 504, "", []Outcome{Timeout, Timeout}, ""},
 		{"mixed failures: 502", []Target{target("a", s429a.URL, 0), target("b", s500.URL, 0), target("c", refused, 0)}, 502, "", []Outcome{RateLimited, ServerError, ConnectError}, ""},
 	}
@@ -134,6 +151,9 @@ func TestFailover(t *testing.T) {
 			}
 			if ra := rec.Header().Get("Retry-After"); ra != tc.retryAfter {
 				t.Errorf("Retry-After = %q, want %q", ra, tc.retryAfter)
+			}
+			if tc.wantStatus == 404 && !strings.HasPrefix(rec.Body.String(), "ERR ") {
+				t.Errorf("404 body %q was passed through; want it re-rendered in the client's schema", rec.Body)
 			}
 			if tc.wantStatus == 502 && !strings.Contains(rec.Body.String(), "a: HTTP 429; b: HTTP 500; c: connection failed") {
 				t.Errorf("502 body %q does not name each attempt", rec.Body)

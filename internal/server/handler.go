@@ -258,7 +258,7 @@ func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r
 	rl.model = raw.Model
 	m := snap.models[raw.Model]
 	if m == nil {
-		return apierr.New(apierr.NotFound, "The model `%s` does not exist on this gateway.", strings.ToValidUTF8(raw.Model, "\uFFFD")).WithParam("model")
+		return apierr.New(apierr.NotFound, "The model `%s` does not exist on this gateway.", raw.Model).WithParam("model")
 	}
 	if !key.allowed[raw.Model] {
 		return apierr.New(apierr.Forbidden, "The key %q is not allowed to use the model `%s`.", key.name, raw.Model).WithParam("model")
