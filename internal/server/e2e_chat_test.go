@@ -210,9 +210,11 @@ models:
   - name: gpt-4o
     routes: [{provider: compat, model: upstream-name}]
 `+keysYAML, u.URL))
-	tests := []struct{ name, body string }{
-		{"compact", `{"model":"gpt-4o","messages":[{"role":"user","content":"say \"model\":\"gpt-4o\""}],"n":1}`},
-		{"spaced", `{"messages": [{"role": "user", "content": "hi"}],  "model":"gpt-4o" , "stream": true}`},
+	tests := []struct{ name, body, extra string }{
+		{"compact", `{"model":"gpt-4o","messages":[{"role":"user","content":"say \"model\":\"gpt-4o\""}],"n":1}`, ""},
+		// A stream whose client did not ask for usage also gets the
+		// gateway's stream_options, so the ledger has the real counts.
+		{"spaced stream", `{"messages": [{"role": "user", "content": "hi"}],  "model":"gpt-4o" , "stream": true}`, `"stream_options":{"include_usage":true},`},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -222,7 +224,7 @@ models:
 			}
 			// Only the top-level model value changes; the escaped copy
 			// inside the message content stays.
-			want := strings.Replace(tc.body, `"model":"gpt-4o"`, `"model":"upstream-name"`, 1)
+			want := "{" + tc.extra + strings.Replace(tc.body[1:], `"model":"gpt-4o"`, `"model":"upstream-name"`, 1)
 			got := string(u.Requests()[i].Body)
 			if got != want {
 				t.Errorf("upstream body = %s, want %s", got, want)

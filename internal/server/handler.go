@@ -215,6 +215,7 @@ func (s *Server) llmHandler(in *ingress) http.HandlerFunc {
 		} else {
 			rl.status, rl.provider, rl.stream, rl.bytes = res.Status, res.Provider, res.Stream, res.Bytes
 			rl.attempts = len(res.Attempts)
+			rl.usage, rl.usageEstimated = res.Usage, res.UsageEstimated
 			if res.Err != nil {
 				rl.err = res.Err.Error()
 			}

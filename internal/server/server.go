@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/multipolar/multipolar/internal/config"
+	"github.com/multipolar/multipolar/internal/llm"
 	"github.com/multipolar/multipolar/internal/metrics"
 	"github.com/multipolar/multipolar/internal/proxy"
 )
@@ -183,6 +184,10 @@ func (s *Server) logRequest(ctx context.Context, rl *requestLog) {
 		slog.Bool("stream", rl.stream),
 		slog.Int64("bytes", rl.bytes),
 		slog.Float64("duration_ms", float64(rl.duration.Microseconds())/1000),
+		slog.Int64("input_tokens", rl.usage.InputTokens),
+		slog.Int64("output_tokens", rl.usage.OutputTokens),
+		slog.Int64("cached_tokens", rl.usage.CachedTokens),
+		slog.Bool("usage_estimated", rl.usageEstimated),
 		slog.String("error", rl.err),
 	}
 	n := len(attrs)
@@ -195,7 +200,8 @@ func (s *Server) logRequest(ctx context.Context, rl *requestLog) {
 type requestLog struct {
 	id, method, path, key, model, provider, err string
 	status, attempts                            int
-	stream                                      bool
+	stream, usageEstimated                      bool
 	bytes                                       int64
 	duration                                    time.Duration
+	usage                                       llm.Usage
 }

@@ -1,17 +1,23 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path"
 	"sort"
 	"strconv"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/multipolar/multipolar/internal/config"
 	"github.com/multipolar/multipolar/internal/llm"
+	"github.com/multipolar/multipolar/internal/provider/bedrock"
+	"github.com/multipolar/multipolar/internal/provider/gemini"
 	provopenai "github.com/multipolar/multipolar/internal/provider/openai"
 	"github.com/multipolar/multipolar/internal/proxy"
 )
@@ -62,6 +68,61 @@ var factories = map[string]adapterFactory{
 	config.TypeOpenAI:           newOpenAI(provopenai.FlavorOpenAI),
 	config.TypeOpenAICompatible: newOpenAI(provopenai.FlavorOpenAI),
 	config.TypeAzureOpenAI:      newOpenAI(provopenai.FlavorAzure),
+	config.TypeBedrock:          newBedrock,
+	config.TypeGemini:           newGemini,
+	config.TypeVertex:           newGemini,
+}
+
+// newBedrock builds the Bedrock Converse adapter, reached by translation
+// only, with the configured static credentials or the standard AWS chain.
+func newBedrock(p *config.Provider) (adapter, error) {
+	o := bedrock.Options{Name: p.Name, Region: p.Region, BaseURL: p.URL, Headers: p.Headers}
+	if a := p.AWS; a != nil {
+		o.Credentials = bedrock.StaticCredentials(a.AccessKeyID.Value(), a.SecretAccessKey.Value(), a.SessionToken.Value())
+	}
+	pr, err := bedrock.New(context.Background(), o)
+	if err != nil {
+		return adapter{}, err
+	}
+	return adapter{chat: pr}, nil
+}
+
+// newGemini builds the Gemini API or Vertex AI adapter; both are reached by
+// translation only.
+func newGemini(p *config.Provider) (adapter, error) {
+	o := gemini.Options{Name: p.Name, Vertex: p.Type == config.TypeVertex, BaseURL: p.URL,
+		APIKey: p.APIKey.Value(), Project: p.Project, Region: p.Region, Headers: p.Headers}
+	if o.Vertex {
+		ts, err := googleTokenSource(p)
+		if err != nil {
+			return adapter{}, err
+		}
+		o.TokenSource = ts
+	}
+	pr, err := gemini.New(o)
+	if err != nil {
+		return adapter{}, err
+	}
+	return adapter{chat: pr}, nil
+}
+
+// googleTokenSource reads a Vertex provider's service account from
+// credentials or credentials_file, or falls back to Application Default
+// Credentials.
+func googleTokenSource(p *config.Provider) (oauth2.TokenSource, error) {
+	js := []byte(p.Credentials.Value())
+	if p.CredentialsFile != "" {
+		b, err := os.ReadFile(p.CredentialsFile)
+		if err != nil {
+			return nil, fmt.Errorf("read credentials_file: %w", err)
+		}
+		js = b
+	}
+	ts, err := gemini.VertexTokenSource(context.Background(), js)
+	if err != nil {
+		return nil, fmt.Errorf("google credentials: %w", err)
+	}
+	return ts, nil
 }
 
 func newOpenAI(f provopenai.Flavor) adapterFactory {

@@ -64,6 +64,8 @@ func (p *Provider) NewChatRequest(ctx context.Context, r *llm.Request) (*http.Re
 		Model:         r.UpstreamModel,
 		UpstreamModel: r.UpstreamModel,
 		Stream:        r.Stream,
+		// The encoder always asks for streamed usage itself.
+		IncludeUsage: r.Stream,
 	}
 	return p.NewRequest(ctx, &raw)
 }

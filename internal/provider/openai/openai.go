@@ -50,6 +50,10 @@ type Options struct {
 	Deployments map[string]string
 	// Headers are extra headers sent upstream.
 	Headers map[string]string
+	// NoStreamUsage stops the gateway from adding
+	// stream_options.include_usage to streamed requests, for servers that
+	// reject the field. Streamed usage is then estimated.
+	NoStreamUsage bool
 }
 
 // Provider builds upstream requests. It is immutable after New and safe for
@@ -64,6 +68,8 @@ type Provider struct {
 	opURL       [2]*url.URL // non-classic: per llm.Op
 	header      http.Header // template; value slices are shared, never appended to
 	classicURLs sync.Map    // deployment -> *[2]*url.URL
+	// streamUsage: streamed requests ask for a usage chunk (see Meter).
+	streamUsage bool
 }
 
 // ErrUnsupported is returned for an operation the provider cannot serve.
@@ -81,6 +87,9 @@ func New(o Options) (*Provider, error) {
 		apiVersion:  o.APIVersion,
 		deployments: o.Deployments,
 		header:      http.Header{"Content-Type": {"application/json"}},
+		// Azure took stream_options in api-version 2024-09-01-preview;
+		// older versions reject it. Dates compare as strings.
+		streamUsage: !o.NoStreamUsage && (o.Flavor != FlavorAzure || o.APIVersion == "" || o.APIVersion >= "2024-09-01"),
 	}
 	for k, v := range o.Headers {
 		p.header[http.CanonicalHeaderKey(k)] = []string{v}
@@ -157,20 +166,31 @@ func (p *Provider) NewRequest(ctx context.Context, r *llm.RawRequest) (*http.Req
 		u    *url.URL
 		body []byte
 	)
+	var edits [2]llm.Edit
+	n := 0
+	if e, ok := p.usageEdit(r); ok {
+		edits[n], n = e, n+1
+	}
 	switch {
 	case p.classic:
 		// The deployment in the URL selects the model; Azure ignores the
-		// body's model, so the client's bytes go as they are.
+		// body's model, so it stays as the client wrote it.
 		var err error
 		if u, err = p.classicURL(r.Op, p.deployment(r.UpstreamModel)); err != nil {
 			return nil, err
 		}
-		body = r.Body
 	case p.flavor == FlavorAzure:
-		u, body = p.opURL[r.Op], r.BodyFor(p.deployment(r.UpstreamModel))
+		u = p.opURL[r.Op]
+		if e, ok := r.ModelEdit(p.deployment(r.UpstreamModel)); ok {
+			edits[n], n = e, n+1
+		}
 	default:
-		u, body = p.opURL[r.Op], r.BodyFor(r.UpstreamModel)
+		u = p.opURL[r.Op]
+		if e, ok := r.ModelEdit(r.UpstreamModel); ok {
+			edits[n], n = e, n+1
+		}
 	}
+	body = llm.Apply(r.Body, edits[:n]...)
 	h := make(http.Header, len(p.header)+1)
 	for k, v := range p.header {
 		h[k] = v

@@ -1,0 +1,157 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/multipolar/multipolar/internal/llm"
+)
+
+// UsageMeter is the engine's meter contract (proxy.UsageMeter), declared as
+// the identical unnamed interface type since provider packages do not
+// import proxy.
+type UsageMeter = interface {
+	Event(ev []byte) []byte
+	Body(tail []byte)
+	Usage() (llm.Usage, bool)
+}
+
+// meter reads usage from an OpenAI-format passthrough answer. When the
+// gateway added stream_options.include_usage for a client that did not ask,
+// it keeps the usage chunk, and the "usage":null OpenAI then adds to every
+// other chunk, from the client: the client sees the stream it asked for.
+type meter struct {
+	injected bool
+	bodyLen  int
+	usage    llm.Usage
+	reported bool
+	chunks   int64 // content chunks seen, for an estimate when usage is missing
+}
+
+// Meter returns the meter for one answer to r. Called by the engine.
+func (p *Provider) Meter(r *llm.RawRequest) UsageMeter {
+	_, injected := p.usageEdit(r)
+	return &meter{injected: injected, bodyLen: len(r.Body)}
+}
+
+// usageEdit is the body edit that asks the upstream for streamed usage,
+// when the client did not and the upstream takes stream_options.
+func (p *Provider) usageEdit(r *llm.RawRequest) (llm.Edit, bool) {
+	if r.Op != llm.OpChat || !p.streamUsage {
+		return llm.Edit{}, false
+	}
+	return r.UsageEdit()
+}
+
+var (
+	usageKey  = []byte(`"usage":`)
+	usageNull = []byte(`,"usage":null`)
+	dataObj   = []byte("data: {")
+	noChoices = []byte(`"choices":[]`)
+)
+
+func (m *meter) Event(ev []byte) []byte {
+	if !bytes.HasPrefix(ev, dataObj) {
+		return ev // [DONE], comments, keep-alives
+	}
+	if u, ok := usageAt(ev); ok {
+		m.usage, m.reported = u, true
+		if m.injected && bytes.Contains(ev, noChoices) {
+			return nil // the chunk only the gateway asked for
+		}
+	} else {
+		m.chunks++
+	}
+	if m.injected {
+		for {
+			i := bytes.Index(ev, usageNull)
+			if i < 0 {
+				break
+			}
+			ev = append(ev[:i], ev[i+len(usageNull):]...)
+		}
+	}
+	return ev
+}
+
+func (m *meter) Body(tail []byte) {
+	if u, ok := usageAt(tail); ok {
+		m.usage, m.reported = u, true
+		return
+	}
+	m.chunks = int64(len(tail) / 4)
+}
+
+// Usage returns the upstream's usage, or, when it sent none (a cut stream,
+// a server that omits it), an estimate: four bytes of request a token, one
+// token a content chunk.
+func (m *meter) Usage() (llm.Usage, bool) {
+	if m.reported {
+		return m.usage, true
+	}
+	return llm.Usage{InputTokens: int64(m.bodyLen / 4), OutputTokens: m.chunks}, false
+}
+
+// usageAt decodes the last "usage" object in b. OpenAI puts usage after the
+// choices, so the last one is the answer's; a "usage" inside a string would
+// have its quotes escaped and cannot match.
+func usageAt(b []byte) (llm.Usage, bool) {
+	i := bytes.LastIndex(b, usageKey)
+	if i < 0 {
+		return llm.Usage{}, false
+	}
+	j := i + len(usageKey)
+	for j < len(b) && (b[j] == ' ' || b[j] == '\n' || b[j] == '\r' || b[j] == '\t') {
+		j++
+	}
+	if j >= len(b) || b[j] != '{' {
+		return llm.Usage{}, false
+	}
+	end := objectEnd(b, j)
+	if end < 0 {
+		return llm.Usage{}, false
+	}
+	var w struct {
+		PromptTokens        int64 `json:"prompt_tokens"`
+		CompletionTokens    int64 `json:"completion_tokens"`
+		PromptTokensDetails struct {
+			CachedTokens int64 `json:"cached_tokens"`
+		} `json:"prompt_tokens_details"`
+		CompletionTokensDetails struct {
+			ReasoningTokens int64 `json:"reasoning_tokens"`
+		} `json:"completion_tokens_details"`
+	}
+	if json.Unmarshal(b[j:end], &w) != nil {
+		return llm.Usage{}, false
+	}
+	return llm.Usage{
+		InputTokens:     w.PromptTokens,
+		OutputTokens:    w.CompletionTokens,
+		CachedTokens:    w.PromptTokensDetails.CachedTokens,
+		ReasoningTokens: w.CompletionTokensDetails.ReasoningTokens,
+	}, true
+}
+
+// objectEnd returns the index just past the object starting at b[i] ('{'),
+// or -1 when b ends first.
+func objectEnd(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return -1
+}
