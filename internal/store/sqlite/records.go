@@ -1,0 +1,159 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/multipolar/multipolar/internal/ledger"
+	"github.com/multipolar/multipolar/internal/pricing"
+)
+
+const columns = `request_id, attempt, ts, api_key, team, workload, model, provider, upstream_model,
+	input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, estimated,
+	price_input, price_output, price_cached_input, price_cache_write, price_from, cost,
+	status, outcome, billable, latency_ms, stream, route, agreements`
+
+const numColumns = 28
+
+// chunkSize records go in one INSERT: 128*28 = 3584 parameters, well under
+// SQLite's limit of 32766.
+const chunkSize = 128
+
+func insertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO usage_records (" + columns + ") VALUES ")
+	row := "(" + strings.Repeat("?,", numColumns-1) + "?)"
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	// No conflict target: a duplicate (request_id, attempt) and a second
+	// billable record are both skipped; Record tells them apart.
+	b.WriteString(" ON CONFLICT DO NOTHING")
+	return b.String()
+}
+
+func appendArgs(args []any, r *ledger.Record) []any {
+	ag := "[]"
+	if len(r.Agreements) > 0 {
+		b, _ := json.Marshal(r.Agreements) // []string cannot fail
+		ag = string(b)
+	}
+	p := &r.UnitPrices
+	return append(args,
+		r.RequestID, r.Attempt, r.Time.UnixMicro(), r.Key, r.Team, r.Workload, r.Model, r.Provider, r.UpstreamModel,
+		r.Usage.InputTokens, r.Usage.OutputTokens, r.Usage.CachedTokens, r.Usage.CacheWriteTokens, r.Usage.ReasoningTokens, r.Estimated,
+		p.Input.String(), p.Output.String(), p.CachedInput.String(), p.CacheWrite.String(), p.From.UnixMicro(), r.Cost.String(),
+		r.Status, r.Outcome, r.Billable, r.LatencyMs, r.Stream, r.Route, ag)
+}
+
+// Record implements ledger.Recorder: one transaction, multi-row inserts
+// that skip conflicts, then, only for chunks where rows were skipped, a
+// look-up telling duplicates (stored under their own id) from refused
+// second billable records.
+func (s *Store) Record(ctx context.Context, recs []ledger.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	for i := range recs {
+		if err := recs[i].Validate(); err != nil {
+			return fmt.Errorf("record usage: %w", err)
+		}
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record usage: begin: %w", err)
+	}
+	defer tx.Rollback()
+	var refused []ledger.ID
+	args := make([]any, 0, chunkSize*numColumns)
+	for start := 0; start < len(recs); start += chunkSize {
+		chunk := recs[start:min(start+chunkSize, len(recs))]
+		args = args[:0]
+		for i := range chunk {
+			args = appendArgs(args, &chunk[i])
+		}
+		var res sql.Result
+		if len(chunk) == chunkSize {
+			res, err = tx.StmtContext(ctx, s.insertFull).ExecContext(ctx, args...)
+		} else {
+			res, err = tx.ExecContext(ctx, insertSQL(len(chunk)), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("record usage: insert: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("record usage: %w", err)
+		}
+		if int(n) == len(chunk) {
+			continue
+		}
+		for i := range chunk {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM usage_records WHERE request_id = ? AND attempt = ?`,
+				chunk[i].RequestID, chunk[i].Attempt).Scan(&one)
+			switch {
+			case err == sql.ErrNoRows:
+				refused = append(refused, chunk[i].ID())
+			case err != nil:
+				return fmt.Errorf("record usage: check conflicts: %w", err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record usage: commit: %w", err)
+	}
+	if refused != nil {
+		return &ledger.RejectedError{IDs: refused}
+	}
+	return nil
+}
+
+// Records returns the records of requestID ordered by attempt.
+func (s *Store) Records(ctx context.Context, requestID string) ([]ledger.Record, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+columns+` FROM usage_records WHERE request_id = ? ORDER BY attempt`, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("read records %q: %w", requestID, err)
+	}
+	defer rows.Close()
+	var out []ledger.Record
+	for rows.Next() {
+		var r ledger.Record
+		var ts, from int64
+		var pi, po, pc, pw, cost, ag string
+		if err := rows.Scan(&r.RequestID, &r.Attempt, &ts, &r.Key, &r.Team, &r.Workload, &r.Model, &r.Provider, &r.UpstreamModel,
+			&r.Usage.InputTokens, &r.Usage.OutputTokens, &r.Usage.CachedTokens, &r.Usage.CacheWriteTokens, &r.Usage.ReasoningTokens, &r.Estimated,
+			&pi, &po, &pc, &pw, &from, &cost,
+			&r.Status, &r.Outcome, &r.Billable, &r.LatencyMs, &r.Stream, &r.Route, &ag); err != nil {
+			return nil, fmt.Errorf("read records %q: %w", requestID, err)
+		}
+		r.Time = time.UnixMicro(ts).UTC()
+		r.UnitPrices.From = time.UnixMicro(from).UTC()
+		for _, f := range []struct {
+			dst *pricing.Money
+			src string
+		}{{&r.UnitPrices.Input, pi}, {&r.UnitPrices.Output, po}, {&r.UnitPrices.CachedInput, pc}, {&r.UnitPrices.CacheWrite, pw}, {&r.Cost, cost}} {
+			if *f.dst, err = pricing.ParseMoney(f.src); err != nil {
+				return nil, fmt.Errorf("read records %q: %w", requestID, err)
+			}
+		}
+		if err := json.Unmarshal([]byte(ag), &r.Agreements); err != nil {
+			return nil, fmt.Errorf("read records %q: agreements: %w", requestID, err)
+		}
+		if len(r.Agreements) == 0 {
+			r.Agreements = nil
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read records %q: %w", requestID, err)
+	}
+	return out, nil
+}

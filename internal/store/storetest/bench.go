@@ -1,0 +1,54 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/multipolar/multipolar/internal/ledger"
+)
+
+// Bench measures records per second through a ledger.Writer in front of
+// the store: b.N records submitted with Submit (block policy), then Close
+// drains the queue; the time includes the final commit. open is called
+// once per benchmark run and must return an empty store. opts configure
+// the Writer; its Recorder is set to the store, and queue and block
+// timeout default to 4 batches and a minute so that nothing is dropped.
+func Bench(b *testing.B, open func(tb testing.TB) Store, opts ledger.WriterOptions) {
+	s := open(b)
+	recs := make([]ledger.Record, 4096)
+	for i := range recs {
+		recs[i] = newRecord("", 1)
+	}
+	opts.Recorder = s
+	if opts.QueueSize == 0 {
+		opts.QueueSize = 4 * max(opts.BatchSize, 512)
+	}
+	if opts.BlockTimeout == 0 {
+		opts.BlockTimeout = time.Minute
+	}
+	w, err := ledger.NewWriter(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		r := recs[i%len(recs)]
+		r.RequestID = fmt.Sprintf("bench-%d-%d", b.N, i)
+		if err := w.Submit(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+	if st := w.Stats(); st.Committed != int64(b.N) {
+		b.Fatalf("committed %d of %d records (stats %+v)", st.Committed, b.N, st)
+	}
+}
