@@ -18,6 +18,7 @@ import (
 	inganthropic "github.com/multipolar/multipolar/internal/ingress/anthropic"
 	ingopenai "github.com/multipolar/multipolar/internal/ingress/openai"
 	"github.com/multipolar/multipolar/internal/llm"
+	provanthropic "github.com/multipolar/multipolar/internal/provider/anthropic"
 	"github.com/multipolar/multipolar/internal/proxy"
 )
 
@@ -265,6 +266,11 @@ func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r
 		return apierr.New(apierr.Forbidden, "The key %q is not allowed to use the model `%s`.", key.name, raw.Model).WithParam("model")
 	}
 	call := proxy.Call{Raw: raw, API: in.api, Ingress: enc, Decode: in.decode}
+	if in.api == proxy.APIAnthropic {
+		if beta := r.Header.Get("Anthropic-Beta"); beta != "" {
+			ctx = provanthropic.ContextWithBeta(ctx, beta)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, snap.reqTimeout)
 	defer cancel()
 	s.engine.Forward(ctx, w, &call, m.targets, res)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/multipolar/multipolar/internal/config"
 	"github.com/multipolar/multipolar/internal/llm"
+	provanthropic "github.com/multipolar/multipolar/internal/provider/anthropic"
 	"github.com/multipolar/multipolar/internal/provider/bedrock"
 	"github.com/multipolar/multipolar/internal/provider/gemini"
 	provopenai "github.com/multipolar/multipolar/internal/provider/openai"
@@ -68,9 +70,45 @@ var factories = map[string]adapterFactory{
 	config.TypeOpenAI:           newOpenAI(provopenai.FlavorOpenAI),
 	config.TypeOpenAICompatible: newOpenAI(provopenai.FlavorOpenAI),
 	config.TypeAzureOpenAI:      newOpenAI(provopenai.FlavorAzure),
+	config.TypeAnthropic:        newAnthropic,
+	config.TypeVertexAnthropic:  newAnthropic,
 	config.TypeBedrock:          newBedrock,
 	config.TypeGemini:           newGemini,
 	config.TypeVertex:           newGemini,
+}
+
+// newAnthropic builds the adapter for Anthropic's API or Claude on Vertex
+// AI: a passthrough for Anthropic clients and a translation for the others.
+func newAnthropic(p *config.Provider) (adapter, error) {
+	o := provanthropic.Options{Name: p.Name, BaseURL: p.URL, APIKey: p.APIKey.Value(), Version: p.AnthropicVersion,
+		Vertex: p.Type == config.TypeVertexAnthropic, Project: p.Project, Region: p.Region, Headers: p.Headers}
+	if o.Vertex {
+		ts, err := googleTokenSource(p)
+		if err != nil {
+			return adapter{}, err
+		}
+		ts = oauth2.ReuseTokenSource(nil, ts)
+		o.TokenSource = func(context.Context) (string, error) {
+			tok, err := ts.Token()
+			if err != nil {
+				return "", err
+			}
+			return tok.AccessToken, nil
+		}
+	}
+	pr, err := provanthropic.New(o)
+	if err != nil {
+		return adapter{}, err
+	}
+	return adapter{up: pr, api: proxy.APIAnthropic, chat: anthropicChat{pr}}, nil
+}
+
+// anthropicChat adapts the Anthropic provider's concrete stream decoder to
+// the engine's interface.
+type anthropicChat struct{ *provanthropic.Provider }
+
+func (a anthropicChat) NewStreamDecoder(body io.Reader) proxy.StreamDecoder {
+	return a.Provider.NewStreamDecoder(body)
 }
 
 // newBedrock builds the Bedrock Converse adapter, reached by translation

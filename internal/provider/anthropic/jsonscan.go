@@ -1,0 +1,196 @@
+package anthropic
+
+import (
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// A minimal scanner over JSON already checked by json.Valid, so the stream
+// decoder reads each event without allocating. It duplicates the few
+// helpers of ingress/openai and ingress/anthropic because a provider
+// package may import only llm and apierr.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index just past the string token at b[i] ('"').
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// skipValue returns the index just past the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	default:
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+		}
+		return i
+	}
+}
+
+// member is one object member: the raw key (quotes stripped, escapes kept)
+// and the value token.
+type member struct {
+	key, val []byte
+}
+
+// objectIter walks the members of an object token.
+type objectIter struct {
+	b []byte
+	i int
+}
+
+func newObjectIter(obj []byte) objectIter {
+	if len(obj) == 0 || obj[0] != '{' {
+		return objectIter{i: -1}
+	}
+	return objectIter{b: obj, i: skipSpace(obj, 1)}
+}
+
+// next returns the next member; ok is false after the last.
+func (it *objectIter) next() (m member, ok bool) {
+	if it.i < 0 || it.i >= len(it.b) || it.b[it.i] == '}' {
+		return m, false
+	}
+	ks := it.i
+	ke := skipString(it.b, ks)
+	i := skipSpace(it.b, ke)
+	vs := skipSpace(it.b, i+1)
+	ve := skipValue(it.b, vs)
+	m = member{key: it.b[ks+1 : ke-1], val: it.b[vs:ve]}
+	i = skipSpace(it.b, ve)
+	if i < len(it.b) && it.b[i] == ',' {
+		i = skipSpace(it.b, i+1)
+	}
+	it.i = i
+	return m, true
+}
+
+// isNull reports whether tok is JSON null.
+func isNull(tok []byte) bool { return len(tok) == 4 && tok[0] == 'n' }
+
+// parseInt reads an integer token; null or anything else is 0, false.
+func parseInt(tok []byte) (int64, bool) {
+	if len(tok) == 0 || isNull(tok) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(unsafe.String(&tok[0], len(tok)), 10, 64)
+	return n, err == nil
+}
+
+// appendUnescaped appends the contents of the string token tok, decoded.
+func appendUnescaped(dst, tok []byte) []byte {
+	s := tok[1 : len(tok)-1]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := hex4(s[i+1 : i+5])
+			i += 4
+			if utf16.IsSurrogate(r) && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
+				if r2 := utf16.DecodeRune(r, hex4(s[i+3:i+7])); r2 != utf8.RuneError {
+					r = r2
+					i += 6
+				}
+			}
+			if utf16.IsSurrogate(r) {
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+		default: // '"', '\\', '/'
+			dst = append(dst, s[i])
+		}
+	}
+	return dst
+}
+
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		r <<= 4
+		switch {
+		case '0' <= c && c <= '9':
+			r |= rune(c - '0')
+		case 'a' <= c && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
+}
+
+// hasEscape reports whether a string token holds a backslash.
+func hasEscape(tok []byte) bool {
+	for _, c := range tok {
+		if c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
+// bytesString views b as a string without copying; b must not change while
+// the string is in use.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
