@@ -57,6 +57,16 @@ type Config struct {
 	Models []Model `yaml:"models"`
 	// Keys are the virtual keys clients present.
 	Keys []Key `yaml:"keys"`
+	// Teams group keys under shared budgets and limits.
+	Teams []Team `yaml:"teams"`
+	// Ledger is where usage records go.
+	Ledger Ledger `yaml:"ledger"`
+	// Limits is where budget reservations and rate-limit counters live.
+	Limits Limits `yaml:"limits"`
+	// Prices override or extend the built-in price catalog.
+	Prices []PriceEntry `yaml:"prices"`
+	// Timezone is the default zone for budget periods. Default UTC.
+	Timezone string `yaml:"timezone"`
 }
 
 // Log configures the structured request log.
@@ -161,6 +171,9 @@ type Provider struct {
 	Headers map[string]string `yaml:"headers"`
 	// Timeouts override the top-level timeouts for this provider.
 	Timeouts Timeouts `yaml:"timeouts"`
+	// Capacity is the provider's provisioned throughput (requests and
+	// tokens per minute), already paid for; routing refuses it when used.
+	Capacity RateLimits `yaml:"capacity"`
 
 	// URL is BaseURL parsed at load time.
 	URL *url.URL `yaml:"-"`
@@ -180,6 +193,10 @@ type Model struct {
 	Name string `yaml:"name"`
 	// Routes are tried in order: the first is offered the request first.
 	Routes []Route `yaml:"routes"`
+	// MaxOutputTokens is the most the model can write; a budget
+	// reservation assumes it when a request sets no max_tokens.
+	// Default 16384.
+	MaxOutputTokens int `yaml:"max_output_tokens"`
 }
 
 // Route is one entry of a model's routes. In YAML it is either a provider
@@ -201,6 +218,16 @@ type Key struct {
 	// Models are globs (path.Match syntax) of the models this key may use;
 	// omitted means every model.
 	Models []string `yaml:"models"`
+	// Team names the team the key belongs to, if any.
+	Team string `yaml:"team"`
+	// Workload is the default workload of the key's requests.
+	Workload string `yaml:"workload"`
+	// Budgets cap the key's spend.
+	Budgets []Budget `yaml:"budgets"`
+	// Limits are the key's requests and tokens per minute.
+	Limits RateLimits `yaml:"limits"`
+	// Expires is when the key stops working; zero means never.
+	Expires Date `yaml:"expires"`
 }
 
 // Defaults.

@@ -105,8 +105,11 @@ func TestLoadMinimal(t *testing.T) {
 				URL:      mustURL(t, "http://127.0.0.1:18080/v1"),
 			},
 		},
-		Models: []Model{{Name: "gpt-4o", Routes: []Route{{Provider: "azure-east"}, {Provider: "coreweave"}}}},
-		Keys:   []Key{{Name: "team-search", Key: "team-secret-value-4", Models: []string{"gpt-*"}}},
+		Models:   []Model{{Name: "gpt-4o", Routes: []Route{{Provider: "azure-east"}, {Provider: "coreweave"}}, MaxOutputTokens: DefaultMaxOutputTokens}},
+		Keys:     []Key{{Name: "team-search", Key: "team-secret-value-4", Models: []string{"gpt-*"}}},
+		Ledger:   Ledger{Driver: "sqlite", Path: DefaultLedgerPath, Durability: "batch", QueueSize: DefaultLedgerQueueSize, Overflow: "block"},
+		Limits:   Limits{Driver: "memory"},
+		Timezone: "UTC",
 	}
 	if diff := cmp.Diff(want, got, urlComparer); diff != "" {
 		t.Errorf("Load(minimal) mismatch (-want +got):\n%s", diff)
@@ -173,6 +176,16 @@ func TestGoodFiles(t *testing.T) {
 // badFiles maps each testdata/*.bad.yaml to substrings its error must hold.
 var badFiles = map[string][]string{
 	"unknown-top-level": {"listn: unknown field"},
+	"metering": {
+		`ledger.driver: unknown value "mysql" (want sqlite, postgres, none)`,
+		`ledger.durability: unknown value "eventually" (want batch, sync)`,
+		"limits.url: required",
+		`prices[0].input: cannot parse "1e-6" as a decimal amount`,
+		`prices[0].provider: unknown provider "nobody"`,
+		`teams[0].budgets[0].period: unknown value "yearly"`,
+		`keys[0].team: unknown team "ghost"`,
+		"keys[0].limits.rpm: must not be negative",
+	},
 	"cloud-fields": {
 		"providers[0].region: required for type bedrock",
 		"providers[1].project: required for type vertex",

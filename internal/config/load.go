@@ -125,6 +125,7 @@ func (c *Config) setDefaults() {
 		}
 		p.Timeouts = p.Timeouts.Merge(c.Timeouts)
 	}
+	c.meteringDefaults()
 }
 
 // Summary returns a one-line description such as

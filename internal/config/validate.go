@@ -71,6 +71,7 @@ func (v *validator) config(c *Config) {
 	for i := range c.Keys {
 		v.key(fmt.Sprintf("keys[%d]", i), &c.Keys[i], names, secrets, i)
 	}
+	v.metering(c, providers)
 }
 
 func (v *validator) listen(addr string) {
