@@ -42,8 +42,8 @@ type Limits struct {
 // tokens, as decimal strings. It overrides or extends the built-in catalog.
 type PriceEntry struct {
 	// Provider names a provider, or "*" for any provider of the model.
-	Provider string `yaml:"provider"`
-	Model    string `yaml:"model"`
+	Provider string  `yaml:"provider"`
+	Model    string  `yaml:"model"`
 	Input    Decimal `yaml:"input"`
 	Output   Decimal `yaml:"output"`
 	// CachedInput is the price of cached input tokens; default Input.
