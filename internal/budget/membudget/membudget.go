@@ -1,0 +1,311 @@
+// Package membudget is an in-process budget.Store: one mutex over maps keyed
+// by budget name and window start. It suits a single gateway replica and
+// tests; use budget/redisbudget when several replicas share budgets.
+//
+// Time comes only from the callers (budget.Request.Now and the now passed to
+// Spent): expired holds are swept lazily when their window is next touched,
+// and old windows and reservation records are purged every few thousand
+// operations once the latest observed time is past their retention.
+package membudget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/multipolar/multipolar/internal/budget"
+)
+
+var _ budget.Store = (*Store)(nil)
+
+// Options configures a Store.
+type Options struct {
+	// Retention is how long windows are kept after they reset, and how long
+	// reservation records are kept after their hold expires, so late Settle
+	// and Release calls stay idempotent. Zero means 7 days.
+	Retention time.Duration
+}
+
+// Store is an in-memory budget.Store. It is safe for concurrent use.
+type Store struct {
+	retention time.Duration
+
+	mu      sync.Mutex
+	windows map[winKey]*window
+	records map[string]*record
+	topUps  map[string]budget.Micros
+	latest  time.Time // latest time observed, drives purging
+	ops     int
+}
+
+type winKey struct {
+	name  string
+	start int64
+}
+
+type window struct {
+	settled, reserved budget.Micros
+	holds             map[string]hold
+	nextExpiry        time.Time // earliest hold expiry, or zero
+	purgeAt           time.Time // zero: never (Total)
+}
+
+type hold struct {
+	amount  budget.Micros
+	expires time.Time
+}
+
+type state uint8
+
+const (
+	held state = iota
+	settled
+	released
+)
+
+type record struct {
+	res      budget.Reservation
+	state    state
+	forgetAt time.Time
+}
+
+const purgeEvery = 4096
+
+// New returns an empty Store.
+func New(opts Options) (*Store, error) {
+	if opts.Retention < 0 {
+		return nil, fmt.Errorf("membudget: negative retention %v", opts.Retention)
+	}
+	if opts.Retention == 0 {
+		opts.Retention = 7 * 24 * time.Hour
+	}
+	return &Store{
+		retention: opts.Retention,
+		windows:   make(map[winKey]*window),
+		records:   make(map[string]*record),
+		topUps:    make(map[string]budget.Micros),
+	}, nil
+}
+
+// Reserve implements budget.Store.
+func (s *Store) Reserve(ctx context.Context, req budget.Request) (budget.Reservation, error) {
+	if err := ctx.Err(); err != nil {
+		return budget.Reservation{}, err
+	}
+	if err := req.Validate(); err != nil {
+		return budget.Reservation{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observe(req.Now)
+	if rec, ok := s.records[req.ID]; ok {
+		return rec.res, nil
+	}
+	wins := make([]*window, len(req.Budgets))
+	ids := make([]int64, len(req.Budgets))
+	limits := make([]budget.Micros, len(req.Budgets))
+	for i, b := range req.Budgets {
+		ids[i] = b.WindowID(req.Now)
+		w := s.window(b, ids[i], req.Now)
+		s.sweep(w, req.Now)
+		wins[i] = w
+		limits[i] = s.limit(b)
+		if b.Mode == budget.Hard && !budget.Fits(w.settled, w.reserved, req.Amount, limits[i]) {
+			_, reset := b.Window(req.Now)
+			return budget.Reservation{}, &budget.ExceededError{
+				Budget: b, Limit: limits[i], Spent: w.settled + w.reserved, Needed: req.Amount, Reset: reset,
+			}
+		}
+	}
+	res := budget.Reservation{
+		ID:      req.ID,
+		Amount:  req.Amount,
+		Budgets: append([]budget.Budget(nil), req.Budgets...),
+		Windows: ids,
+		Expires: req.Now.Add(req.TTL),
+	}
+	for i, w := range wins {
+		w.reserved += req.Amount
+		w.holds[req.ID] = hold{amount: req.Amount, expires: res.Expires}
+		if w.nextExpiry.IsZero() || res.Expires.Before(w.nextExpiry) {
+			w.nextExpiry = res.Expires
+		}
+		if b := req.Budgets[i]; b.Mode == budget.Soft && !budget.Fits(w.settled, w.reserved, 0, limits[i]) {
+			res.SoftExceeded = append(res.SoftExceeded, b.Name)
+		}
+	}
+	s.records[req.ID] = &record{res: res, state: held, forgetAt: res.Expires.Add(s.retention)}
+	return res, nil
+}
+
+// Settle implements budget.Store.
+func (s *Store) Settle(ctx context.Context, r budget.Reservation, actual budget.Micros) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if actual < 0 {
+		return fmt.Errorf("membudget: settle %q: negative actual %s", r.ID, actual)
+	}
+	if len(r.Budgets) != len(r.Windows) {
+		return errors.New("membudget: settle: reservation budgets and windows differ in length")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.records[r.ID]
+	if rec != nil && rec.state == settled {
+		return nil
+	}
+	for i, b := range r.Budgets {
+		w := s.window(b, r.Windows[i], time.Time{})
+		s.dropHold(w, r.ID)
+		w.settled = budget.AddSat(w.settled, actual)
+	}
+	if rec == nil {
+		rec = &record{res: r, forgetAt: r.Expires.Add(s.retention)}
+		s.records[r.ID] = rec
+	}
+	rec.state = settled
+	return nil
+}
+
+// Release implements budget.Store.
+func (s *Store) Release(ctx context.Context, r budget.Reservation) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(r.Budgets) != len(r.Windows) {
+		return errors.New("membudget: release: reservation budgets and windows differ in length")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.records[r.ID]
+	if rec != nil && rec.state != held {
+		return nil
+	}
+	for i, b := range r.Budgets {
+		if w := s.windows[winKey{b.Name, r.Windows[i]}]; w != nil {
+			s.dropHold(w, r.ID)
+		}
+	}
+	if rec == nil {
+		rec = &record{res: r, forgetAt: r.Expires.Add(s.retention)}
+		s.records[r.ID] = rec
+	}
+	rec.state = released
+	return nil
+}
+
+// Spent implements budget.Store.
+func (s *Store) Spent(ctx context.Context, b budget.Budget, now time.Time) (settled, reserved budget.Micros, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	if err := b.Validate(); err != nil {
+		return 0, 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.windows[winKey{b.Name, b.WindowID(now)}]
+	if w == nil {
+		return 0, 0, nil
+	}
+	s.sweep(w, now)
+	return w.settled, w.reserved, nil
+}
+
+// TopUp implements budget.Store.
+func (s *Store) TopUp(ctx context.Context, b budget.Budget, amount budget.Micros) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	if b.Period != budget.Total {
+		return fmt.Errorf("membudget: top up %q: %w", b.Name, budget.ErrNotTotal)
+	}
+	if amount <= 0 {
+		return fmt.Errorf("membudget: top up %q: amount %s is not positive", b.Name, amount)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.topUps[b.Name] = budget.AddSat(s.topUps[b.Name], amount)
+	return nil
+}
+
+// limit returns b's effective limit. Callers hold s.mu.
+func (s *Store) limit(b budget.Budget) budget.Micros {
+	if b.Period != budget.Total {
+		return b.Limit
+	}
+	return budget.AddSat(b.Limit, s.topUps[b.Name])
+}
+
+// window returns the window for b and id, creating it. now dates its purge
+// time; a zero now (from Settle) keeps it for the retention after the
+// latest observed time. Callers hold s.mu.
+func (s *Store) window(b budget.Budget, id int64, now time.Time) *window {
+	k := winKey{b.Name, id}
+	if w := s.windows[k]; w != nil {
+		return w
+	}
+	w := &window{holds: make(map[string]hold)}
+	if b.Period != budget.Total {
+		if now.IsZero() {
+			now = s.latest
+		}
+		_, reset := b.Window(now)
+		w.purgeAt = reset.Add(s.retention)
+	}
+	s.windows[k] = w
+	return w
+}
+
+// sweep returns expired holds in w to the budget. Callers hold s.mu.
+func (s *Store) sweep(w *window, now time.Time) {
+	if w.nextExpiry.IsZero() || now.Before(w.nextExpiry) {
+		return
+	}
+	w.nextExpiry = time.Time{}
+	for id, h := range w.holds {
+		if !now.Before(h.expires) {
+			w.reserved -= h.amount
+			delete(w.holds, id)
+			continue
+		}
+		if w.nextExpiry.IsZero() || h.expires.Before(w.nextExpiry) {
+			w.nextExpiry = h.expires
+		}
+	}
+}
+
+// dropHold removes id's hold from w, if still there. Callers hold s.mu.
+func (s *Store) dropHold(w *window, id string) {
+	if h, ok := w.holds[id]; ok {
+		w.reserved -= h.amount
+		delete(w.holds, id)
+	}
+}
+
+// observe advances the purge clock and purges periodically. Callers hold s.mu.
+func (s *Store) observe(now time.Time) {
+	if now.After(s.latest) {
+		s.latest = now
+	}
+	s.ops++
+	if s.ops%purgeEvery != 0 {
+		return
+	}
+	for k, w := range s.windows {
+		if !w.purgeAt.IsZero() && s.latest.After(w.purgeAt) {
+			delete(s.windows, k)
+		}
+	}
+	for id, r := range s.records {
+		if s.latest.After(r.forgetAt) {
+			delete(s.records, id)
+		}
+	}
+}
