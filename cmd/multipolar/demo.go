@@ -17,6 +17,11 @@ const demoConfig = `listen: %s
 admin:
   token: ${DEMO_ADMIN_TOKEN}
 log: {level: info, format: text}
+ledger: {driver: sqlite, path: %q}
+prices:
+  - {provider: "*", model: gpt-4o, input: "2.50", output: "10.00", cached_input: "1.25"}
+  - {provider: "*", model: gpt-4o-mini, input: "0.15", output: "0.60", cached_input: "0.075"}
+  - {provider: "*", model: text-embedding-3-small, input: "0.02", output: "0"}
 providers:
   - name: fake-azure
     type: azure-openai
@@ -46,6 +51,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "gateway listen address")
+	ledgerPath := fs.String("ledger", "multipolar.db", "SQLite file for the usage ledger")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,7 +66,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer shutdown()
 	env := map[string]string{"DEMO_KEY": demoKey, "DEMO_UPSTREAM_KEY": upstreamKey, "DEMO_ADMIN_TOKEN": "demo-admin"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	cfg, err := config.Parse(fmt.Appendf(nil, demoConfig, *listen, base, base), lookup)
+	cfg, err := config.Parse(fmt.Appendf(nil, demoConfig, *listen, *ledgerPath, base, base), lookup)
 	if err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
 	}
@@ -74,7 +80,8 @@ Try:
     -d '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
   curl -s http://%[1]s/v1/models -H 'Authorization: Bearer %[3]s'
   curl -s http://%[1]s/metrics | grep multipolar_
-Ctrl-C stops it.
-`, *listen, base, demoKey)
+  curl -s 'http://%[1]s/admin/usage?group_by=provider,model' -H 'Authorization: Bearer demo-admin'
+Usage records go to %[4]s. Ctrl-C stops it.
+`, *listen, base, demoKey, *ledgerPath)
 	return serveConfig(ctx, cfg, nil, serveFlags{}, nil, stderr)
 }

@@ -36,7 +36,9 @@ const usage = `usage: multipolar <command> [flags]
 commands:
   serve     --config PATH [--listen ADDR]   run the gateway (default config ./multipolar.yaml)
   validate  --config PATH                   check a configuration and print every problem
-  demo      [--listen ADDR]                 run the gateway in front of a built-in fake upstream
+  demo      [--listen ADDR] [--ledger PATH] run the gateway in front of a built-in fake upstream
+  usage     --config PATH [--from D] [--to D] [--group-by provider,model,key,team,workload] [--format table|csv|json]
+                                            print usage and cost from the ledger
   version                                   print the version
 `
 
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		return validate(args[1:], env, stdout, stderr)
 	case "demo":
 		err = demo(ctx, args[1:], stdout, stderr)
+	case "usage":
+		err = usageCmd(ctx, args[1:], env, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "multipolar %s\n", versionString())
 		return 0

@@ -462,7 +462,7 @@ func TestServeFlagAndConfigErrors(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	listen := freeAddr(t)
-	r := startRun(t, "demo", "--listen", listen)
+	r := startRun(t, "demo", "--listen", listen, "--ledger", filepath.Join(t.TempDir(), "demo.db"))
 	waitHealthy(t, listen, r.done, r.stderr)
 
 	out := r.stdout.String()

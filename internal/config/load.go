@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -19,7 +20,16 @@ func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(data, lookupEnv)
+	c, err := Parse(data, lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	// A relative ledger path is the config file's neighbour, wherever the
+	// gateway is started from.
+	if c.Ledger.Driver == "sqlite" && !filepath.IsAbs(c.Ledger.Path) {
+		c.Ledger.Path = filepath.Join(filepath.Dir(path), c.Ledger.Path)
+	}
+	return c, nil
 }
 
 // Parse decodes a YAML configuration strictly, expands ${ENV_VAR}

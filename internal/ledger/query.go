@@ -90,6 +90,23 @@ func Total(rows []Row) Row {
 	return t
 }
 
+// Group returns the row's value of a group field.
+func (r *Row) Group(field string) string {
+	switch field {
+	case GroupProvider:
+		return r.Provider
+	case GroupModel:
+		return r.Model
+	case GroupKey:
+		return r.Key
+	case GroupTeam:
+		return r.Team
+	case GroupWorkload:
+		return r.Workload
+	}
+	return ""
+}
+
 // SetGroup sets the group field named field (a Group* constant) of r.
 func (r *Row) SetGroup(field, value string) {
 	switch field {

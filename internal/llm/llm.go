@@ -45,6 +45,9 @@ type RawRequest struct {
 	UpstreamModel string
 	// Stream reports whether the client asked for a streamed answer.
 	Stream bool
+	// MaxTokens is the client's output bound (max_tokens, or OpenAI's
+	// max_completion_tokens), 0 when it set none.
+	MaxTokens int64
 	// IncludeUsage reports whether the client asked for a usage chunk at
 	// the end of an OpenAI stream (stream_options.include_usage).
 	IncludeUsage bool
@@ -164,4 +167,20 @@ func AppendJSONString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// ParseTokenCount reads a JSON number token as a non-negative token count;
+// anything else (null, a string, a fraction) gives 0.
+func ParseTokenCount(tok []byte) int64 {
+	var n int64
+	if len(tok) == 0 || len(tok) > 18 {
+		return 0
+	}
+	for _, c := range tok {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
 }

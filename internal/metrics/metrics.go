@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,6 +22,13 @@ type Metrics struct {
 	attemptSeconds *prometheus.HistogramVec
 	streams        prometheus.Gauge
 	reloads        *prometheus.CounterVec
+
+	ledgerRecords  *prometheus.CounterVec
+	ledgerCommit   prometheus.Histogram
+	unpriced       *prometheus.CounterVec
+	budgetRefusals *prometheus.CounterVec
+	softBudgets    *prometheus.CounterVec
+	rateLimited    *prometheus.CounterVec
 }
 
 // New registers the collectors, plus Go runtime and process collectors.
@@ -55,6 +63,32 @@ func New() *Metrics {
 			Help: "Configuration reloads by result (ok or error).",
 		}, []string{"result"}),
 	}
+	m.ledgerRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "multipolar_ledger_records_total",
+		Help: "Usage records by fate: committed, dropped (queue full) or failed (store error after retries).",
+	}, []string{"result"})
+	m.ledgerCommit = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "multipolar_ledger_commit_seconds",
+		Help:    "Time to commit one batch of usage records.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	})
+	m.unpriced = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "multipolar_unpriced_requests_total",
+		Help: "Served attempts with no price in the catalog for their provider and model (costed at zero).",
+	}, []string{"provider", "model"})
+	m.budgetRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "multipolar_budget_refusals_total",
+		Help: "Requests refused because a hard budget was exhausted, by budget.",
+	}, []string{"budget"})
+	m.softBudgets = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "multipolar_budget_soft_exceeded_total",
+		Help: "Requests served over a soft budget, by budget (an alert signal).",
+	}, []string{"budget"})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "multipolar_rate_limited_total",
+		Help: "Requests refused by a rate limit, by limit.",
+	}, []string{"limit"})
+	reg.MustRegister(m.ledgerRecords, m.ledgerCommit, m.unpriced, m.budgetRefusals, m.softBudgets, m.rateLimited)
 	reg.MustRegister(m.requests, m.duration, m.attempts, m.attemptSeconds, m.streams, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -98,5 +132,29 @@ func (m *Metrics) Reload(ok bool) {
 		m.reloads.WithLabelValues("error").Inc()
 	}
 }
+
+// LedgerDropped counts a usage record dropped by the queue's overflow policy.
+func (m *Metrics) LedgerDropped() { m.ledgerRecords.WithLabelValues("dropped").Inc() }
+
+// LedgerCommitted counts a committed batch.
+func (m *Metrics) LedgerCommitted(n int, elapsed time.Duration) {
+	m.ledgerRecords.WithLabelValues("committed").Add(float64(n))
+	m.ledgerCommit.Observe(elapsed.Seconds())
+}
+
+// LedgerFailed counts records the store did not take.
+func (m *Metrics) LedgerFailed(n int) { m.ledgerRecords.WithLabelValues("failed").Add(float64(n)) }
+
+// Unpriced counts an attempt with no price.
+func (m *Metrics) Unpriced(provider, model string) { m.unpriced.WithLabelValues(provider, model).Inc() }
+
+// BudgetRefused counts a refusal by a hard budget.
+func (m *Metrics) BudgetRefused(name string) { m.budgetRefusals.WithLabelValues(name).Inc() }
+
+// SoftBudgetExceeded counts a request served over a soft budget.
+func (m *Metrics) SoftBudgetExceeded(name string) { m.softBudgets.WithLabelValues(name).Inc() }
+
+// RateLimited counts a refusal by a rate limit.
+func (m *Metrics) RateLimited(limit string) { m.rateLimited.WithLabelValues(limit).Inc() }
 
 var _ proxy.Observer = (*Metrics)(nil)

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,6 +182,9 @@ func parseConfig(t testing.TB, yaml string) *config.Config {
 	cfg, err := config.Parse([]byte(yaml), lookupEnv)
 	if err != nil {
 		t.Fatalf("config.Parse: %v\n%s", err, yaml)
+	}
+	if cfg.Ledger.Driver == "sqlite" && cfg.Ledger.Path == config.DefaultLedgerPath {
+		cfg.Ledger.Path = filepath.Join(t.TempDir(), "ledger.db") // keep the source tree clean
 	}
 	return cfg
 }

@@ -14,10 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/multipolar/multipolar/internal/apierr"
+	"github.com/multipolar/multipolar/internal/budget"
 	"github.com/multipolar/multipolar/internal/config"
 	inganthropic "github.com/multipolar/multipolar/internal/ingress/anthropic"
 	ingopenai "github.com/multipolar/multipolar/internal/ingress/openai"
 	"github.com/multipolar/multipolar/internal/llm"
+	"github.com/multipolar/multipolar/internal/pricing"
 	provanthropic "github.com/multipolar/multipolar/internal/provider/anthropic"
 	"github.com/multipolar/multipolar/internal/proxy"
 )
@@ -46,6 +48,7 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("POST /admin/reload", s.admin(s.handleReload))
+	mux.HandleFunc("GET /admin/usage", s.admin(s.handleUsage))
 	mux.HandleFunc("/admin/", s.admin(func(w http.ResponseWriter, _ *http.Request) {
 		writeAdminJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"message": "no such admin endpoint"}})
 	}))
@@ -165,7 +168,8 @@ func sniffAnthropic(op llm.Op, body []byte) (llm.RawRequest, proxy.Ingress, erro
 	if err != nil {
 		return llm.RawRequest{}, nil, err
 	}
-	raw := llm.RawRequest{Op: op, Body: body, ModelStart: sn.ModelStart, ModelEnd: sn.ModelEnd, Model: sn.Model, Stream: sn.Stream}
+	raw := sn.Raw(body)
+	raw.Op = op
 	return raw, anthropicIngress{}, nil
 }
 
@@ -208,8 +212,11 @@ func (s *Server) llmHandler(in *ingress) http.HandlerFunc {
 		h["X-Request-Id"] = []string{rl.id}
 		h["X-Multipolar-Provider"] = noProvider
 
-		var res proxy.Result
-		if e := s.prepareAndForward(r.Context(), w, r, snap, in, &rl, &res); e != nil {
+		var (
+			res proxy.Result
+			st  requestState
+		)
+		if e := s.prepareAndForward(r.Context(), w, r, snap, in, &rl, &st, &res); e != nil {
 			rl.status = e.Kind.Status()
 			rl.err = e.Error()
 			in.writeError(w, e)
@@ -222,6 +229,9 @@ func (s *Server) llmHandler(in *ingress) http.HandlerFunc {
 			}
 		}
 		rl.duration = time.Since(start)
+		if st.key != nil && in.op != llm.OpCountTokens {
+			s.account(r.Context(), snap, &rl, &st, start, &res)
+		}
 		provider := rl.provider
 		if provider == "" {
 			provider = "none"
@@ -229,6 +239,36 @@ func (s *Server) llmHandler(in *ingress) http.HandlerFunc {
 		s.metrics.Request(in.endpoint, metricModel(snap, rl.model), provider, rl.status, rl.duration.Seconds())
 		s.logRequest(r.Context(), &rl)
 	}
+}
+
+// requestState is what accounting needs to know about a request once it
+// has been answered.
+type requestState struct {
+	key         *keyEntry
+	model       *modelEntry
+	raw         llm.RawRequest
+	reservation *budget.Reservation
+}
+
+// account writes the request's usage records and settles its budget
+// reservation and rate-limit estimate.
+func (s *Server) account(ctx context.Context, snap *snapshot, rl *requestLog, st *requestState, start time.Time, res *proxy.Result) {
+	recs := s.usageRecords(snap, rl, st.key, start, res)
+	var (
+		cost   pricing.Money
+		billed bool
+		tokens int64
+	)
+	for i := range recs {
+		if recs[i].Billable {
+			cost, billed = recs[i].Cost, true
+			tokens = recs[i].Usage.InputTokens + recs[i].Usage.OutputTokens
+		}
+	}
+	if st.model != nil && (st.reservation != nil || len(st.key.limits) > 0) {
+		s.settle(ctx, st.key, st.model, &st.raw, st.reservation, cost, tokens, billed, time.Now())
+	}
+	s.recordUsage(ctx, recs)
 }
 
 // metricModel keeps unknown model names out of metric labels, so a client
@@ -240,15 +280,28 @@ func metricModel(snap *snapshot, m string) string {
 	return "unknown"
 }
 
-// prepareAndForward authenticates, reads and checks the request, then hands
-// it to the engine. An error returned here has not been written yet.
-func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r *http.Request, snap *snapshot, in *ingress, rl *requestLog, res *proxy.Result) *apierr.Error {
+// workloadHeader names the request's workload; the key's default applies
+// without it.
+const workloadHeader = "X-Multipolar-Workload"
+
+// prepareAndForward authenticates, reads and checks the request, admits it
+// against rate limits and budgets, then hands it to the engine. An error
+// returned here has not been written yet.
+func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r *http.Request, snap *snapshot, in *ingress, rl *requestLog, st *requestState, res *proxy.Result) *apierr.Error {
 	tok, _ := in.token(r)
 	key, e := snap.authenticate(tok)
 	if e != nil {
 		return e
 	}
+	now := time.Now()
+	if !key.expires.IsZero() && !now.Before(key.expires) {
+		return apierr.New(apierr.Unauthorized, "The key %q expired at %s.", key.name, key.expires.UTC().Format(time.RFC3339)).WithCode("expired_api_key")
+	}
 	rl.key = key.name
+	rl.workload = r.Header.Get(workloadHeader)
+	if rl.workload == "" {
+		rl.workload = key.workload
+	}
 	body, e := readBody(w, r, snap.maxBody)
 	if e != nil {
 		return e
@@ -264,6 +317,13 @@ func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r
 	}
 	if !key.allowed[raw.Model] {
 		return apierr.New(apierr.Forbidden, "The key %q is not allowed to use the model `%s`.", key.name, raw.Model).WithParam("model")
+	}
+	// From here on the request is the key's: it is accounted, refused or not.
+	st.key, st.model, st.raw = key, m, raw
+	if in.op != llm.OpCountTokens {
+		if st.reservation, e = s.admit(ctx, w, snap, key, m, &st.raw, rl.id, now); e != nil {
+			return e
+		}
 	}
 	call := proxy.Call{Raw: raw, API: in.api, Ingress: enc, Decode: in.decode}
 	if in.api == proxy.APIAnthropic {

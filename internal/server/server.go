@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/multipolar/multipolar/internal/config"
+	"github.com/multipolar/multipolar/internal/ledger"
 	"github.com/multipolar/multipolar/internal/llm"
 	"github.com/multipolar/multipolar/internal/metrics"
 	"github.com/multipolar/multipolar/internal/proxy"
@@ -38,6 +39,10 @@ type Options struct {
 	LogLevel *slog.LevelVar
 }
 
+// The ledger, the limits store and their drivers are opened once, from the
+// first configuration: a reload changes keys, budgets and prices, not where
+// they are kept.
+
 // Server is the gateway. It is safe for concurrent use.
 type Server struct {
 	snap     atomic.Pointer[snapshot]
@@ -52,6 +57,13 @@ type Server struct {
 
 	idPrefix string
 	idSeq    atomic.Uint64
+
+	store      ledgerStore
+	writer     *ledger.Writer
+	syncLedger bool
+	limits     *limits
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // New compiles opts.Config and returns a Server ready to Serve.
@@ -70,6 +82,20 @@ func New(opts Options) (*Server, error) {
 	s := &Server{load: opts.Load, log: log, logLevel: opts.LogLevel, metrics: metrics.New()}
 	s.engine.Observer = s.metrics
 	s.snap.Store(snap)
+	ctx := context.Background()
+	if s.limits, err = openLimits(ctx, opts.Config.Limits); err != nil {
+		return nil, err
+	}
+	if s.store, err = OpenLedger(ctx, opts.Config.Ledger); err != nil {
+		_ = s.limits.close()
+		return nil, err
+	}
+	if s.writer, err = newWriter(opts.Config.Ledger, s.store, s.metrics, log); err != nil {
+		_ = s.store.Close()
+		_ = s.limits.close()
+		return nil, err
+	}
+	s.syncLedger = opts.Config.Ledger.Durability == "sync"
 	var rb [6]byte
 	_, _ = crand.Read(rb[:])
 	s.idPrefix = "req_" + hex.EncodeToString(rb[:])
@@ -159,8 +185,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	s.snap.Load().close()
+	// Every request has been answered: drain the ledger queue completely.
+	if err := s.Close(); err != nil {
+		return err
+	}
 	s.log.Info("shutdown complete")
 	return nil
+}
+
+// Close drains the ledger queue into the store and releases the store and
+// the limits connection. Serve calls it after the drain; call it yourself
+// only for a Server that never served. It is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		werr := s.writer.Close(ctx)
+		if werr != nil {
+			s.log.Error("ledger drain incomplete", "error", werr.Error())
+		}
+		s.closeErr = errors.Join(werr, s.store.Close(), s.limits.close())
+	})
+	return s.closeErr
 }
 
 // logRequest writes the one log line of a request.
@@ -200,6 +246,7 @@ func (s *Server) logRequest(ctx context.Context, rl *requestLog) {
 type requestLog struct {
 	id, method, path, key, model, provider, err string
 	status, attempts                            int
+	workload                                    string
 	stream, usageEstimated                      bool
 	bytes                                       int64
 	duration                                    time.Duration

@@ -15,13 +15,16 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/multipolar/multipolar/internal/budget"
 	"github.com/multipolar/multipolar/internal/config"
 	"github.com/multipolar/multipolar/internal/llm"
+	"github.com/multipolar/multipolar/internal/pricing"
 	provanthropic "github.com/multipolar/multipolar/internal/provider/anthropic"
 	"github.com/multipolar/multipolar/internal/provider/bedrock"
 	"github.com/multipolar/multipolar/internal/provider/gemini"
 	provopenai "github.com/multipolar/multipolar/internal/provider/openai"
 	"github.com/multipolar/multipolar/internal/proxy"
+	"github.com/multipolar/multipolar/internal/ratelimit"
 )
 
 // snapshot is everything the request path needs from one configuration,
@@ -36,11 +39,18 @@ type snapshot struct {
 	reqTimeout   time.Duration
 	transports   []*http.Transport
 	loadedAtUnix int64
+	catalog      *pricing.Catalog
 }
 
 type keyEntry struct {
-	name    string
-	hash    [sha256.Size]byte
+	name     string
+	team     string
+	workload string
+	hash     [sha256.Size]byte
+	// budgets are the key's and its team's; limits likewise.
+	budgets []budget.Budget
+	limits  []ratelimit.Limit
+	expires time.Time
 	allowed map[string]bool // every configured model this key may use
 	// modelsJSON and modelsAnthropicJSON are the precomputed GET /v1/models
 	// answers for this key, in OpenAI's and Anthropic's shapes.
@@ -49,8 +59,9 @@ type keyEntry struct {
 }
 
 type modelEntry struct {
-	name    string
-	targets []proxy.Target
+	name      string
+	targets   []proxy.Target
+	maxOutput int
 }
 
 // adapter is what a provider type offers the engine: a passthrough for
@@ -216,6 +227,7 @@ func buildSnapshot(cfg *config.Config) (*snapshot, error) {
 	if tok := cfg.Admin.Token.Value(); tok != "" {
 		s.adminToken, s.hasAdmin = hashSecret(tok), true
 	}
+	var err error
 	type built struct {
 		adapter
 		transport *http.Transport
@@ -238,7 +250,7 @@ func buildSnapshot(cfg *config.Config) (*snapshot, error) {
 	}
 	for i := range cfg.Models {
 		m := &cfg.Models[i]
-		me := &modelEntry{name: m.Name, targets: make([]proxy.Target, 0, len(m.Routes))}
+		me := &modelEntry{name: m.Name, targets: make([]proxy.Target, 0, len(m.Routes)), maxOutput: m.MaxOutputTokens}
 		for j, r := range m.Routes {
 			b, ok := providers[r.Provider]
 			if !ok {
@@ -257,9 +269,33 @@ func buildSnapshot(cfg *config.Config) (*snapshot, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	if s.catalog, err = buildCatalog(cfg); err != nil {
+		return nil, err
+	}
+	teams := make(map[string]*config.Team, len(cfg.Teams))
+	for i := range cfg.Teams {
+		teams[cfg.Teams[i].Name] = &cfg.Teams[i]
+	}
 	for i := range cfg.Keys {
 		k := &cfg.Keys[i]
-		ke := &keyEntry{name: k.Name, hash: hashSecret(k.Key.Value()), allowed: make(map[string]bool)}
+		ke := &keyEntry{name: k.Name, team: k.Team, workload: k.Workload, expires: k.Expires.Time,
+			hash: hashSecret(k.Key.Value()), allowed: make(map[string]bool)}
+		if ke.budgets, err = compileBudgets("key:"+k.Name, k.Budgets); err != nil {
+			return nil, fmt.Errorf("keys[%d].budgets: %w", i, err)
+		}
+		if l := k.Limits; l.RPM > 0 || l.TPM > 0 {
+			ke.limits = append(ke.limits, ratelimit.Limit{Name: "key:" + k.Name, RPM: l.RPM, TPM: l.TPM})
+		}
+		if t := teams[k.Team]; t != nil {
+			tb, err := compileBudgets("team:"+t.Name, t.Budgets)
+			if err != nil {
+				return nil, fmt.Errorf("teams[%s].budgets: %w", t.Name, err)
+			}
+			ke.budgets = append(ke.budgets, tb...)
+			if l := t.Limits; l.RPM > 0 || l.TPM > 0 {
+				ke.limits = append(ke.limits, ratelimit.Limit{Name: "team:" + t.Name, RPM: l.RPM, TPM: l.TPM})
+			}
+		}
 		for _, n := range names {
 			if globsMatch(k.Models, n) {
 				ke.allowed[n] = true

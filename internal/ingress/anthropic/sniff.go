@@ -17,6 +17,8 @@ type Sniffed struct {
 	ModelStart, ModelEnd int
 	// Stream is the body's "stream" flag.
 	Stream bool
+	// MaxTokens is max_tokens; 0 when unset.
+	MaxTokens int64
 }
 
 // Sniff validates body as one JSON object and finds its top-level "model"
@@ -43,6 +45,8 @@ func Sniff(body []byte) (Sniffed, error) {
 			s.Model = stringValue(body[vs:ve])
 			s.ModelStart, s.ModelEnd = vs, ve
 			found = true
+		case keyIs(key, "max_tokens"):
+			s.MaxTokens = llm.ParseTokenCount(body[vs:ve])
 		case keyIs(key, "stream"):
 			switch body[vs] {
 			case 't':
@@ -66,7 +70,7 @@ func Sniff(body []byte) (Sniffed, error) {
 
 // Raw returns the llm.RawRequest for body as sniffed.
 func (s *Sniffed) Raw(body []byte) llm.RawRequest {
-	return llm.RawRequest{Op: llm.OpChat, Body: body, ModelStart: s.ModelStart, ModelEnd: s.ModelEnd, Model: s.Model, Stream: s.Stream}
+	return llm.RawRequest{Op: llm.OpChat, Body: body, ModelStart: s.ModelStart, ModelEnd: s.ModelEnd, Model: s.Model, Stream: s.Stream, MaxTokens: s.MaxTokens}
 }
 
 // The scanner below is a compact copy of ingress/openai's: its helpers are

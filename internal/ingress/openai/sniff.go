@@ -21,6 +21,8 @@ type Sniffed struct {
 	Stream bool
 	// IncludeUsage is stream_options.include_usage.
 	IncludeUsage bool
+	// MaxTokens is max_completion_tokens, else max_tokens; 0 when unset.
+	MaxTokens int64
 	// StreamOptionsAt is the index of stream_options' '{', 0 if absent.
 	StreamOptionsAt int
 	// IncludeUsageStart and IncludeUsageEnd delimit include_usage's value.
@@ -50,6 +52,12 @@ func Sniff(body []byte) (Sniffed, error) {
 			s.Model = stringValue(body[vs:ve])
 			s.ModelStart, s.ModelEnd = vs, ve
 			foundModel = true
+		case keyIs(key, "max_completion_tokens"):
+			s.MaxTokens = llm.ParseTokenCount(body[vs:ve])
+		case keyIs(key, "max_tokens"):
+			if maxTokens := llm.ParseTokenCount(body[vs:ve]); s.MaxTokens == 0 {
+				s.MaxTokens = maxTokens // max_completion_tokens wins when both are set
+			}
 		case keyIs(key, "stream"):
 			switch body[vs] {
 			case 't':
@@ -87,7 +95,7 @@ func Sniff(body []byte) (Sniffed, error) {
 // Raw returns the llm.RawRequest for body as sniffed.
 func (s *Sniffed) Raw(op llm.Op, body []byte) llm.RawRequest {
 	return llm.RawRequest{Op: op, Body: body, ModelStart: s.ModelStart, ModelEnd: s.ModelEnd, Model: s.Model, Stream: s.Stream,
-		IncludeUsage: s.IncludeUsage, StreamOptionsAt: s.StreamOptionsAt, IncludeUsageStart: s.IncludeUsageStart, IncludeUsageEnd: s.IncludeUsageEnd}
+		MaxTokens: s.MaxTokens, IncludeUsage: s.IncludeUsage, StreamOptionsAt: s.StreamOptionsAt, IncludeUsageStart: s.IncludeUsageStart, IncludeUsageEnd: s.IncludeUsageEnd}
 }
 
 // eachMember calls fn for each member of the object starting at body[i]
