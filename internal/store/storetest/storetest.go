@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"UsageBadQuery", testUsageBadQuery},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ThroughWriter", testThroughWriter},
+		{"Keys", testKeys}, // admin.KeyStore; see keys.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
