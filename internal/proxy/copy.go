@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/multipolar/multipolar/internal/apierr"
-	"github.com/multipolar/multipolar/internal/llm"
 )
 
 // serve writes the upstream's answer to the client: headers, then the body,
 // flushing every complete server-sent event as soon as it is read.
-func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, raw *llm.RawRequest, resp *http.Response, schema Schema, res *Result) {
+func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, call *Call, resp *http.Response, res *Result) {
+	raw, schema := &call.Raw, call.Ingress
 	defer resp.Body.Close()
 	res.Provider = t.Name
 	res.Status = resp.StatusCode
@@ -30,7 +30,7 @@ func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, ra
 	if res.Stream {
 		h["Cache-Control"] = noCache
 		h["X-Accel-Buffering"] = accelNo
-	} else if resp.ContentLength >= 0 {
+	} else if resp.ContentLength >= 0 && !call.HoldEnd {
 		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
 	}
 	w.WriteHeader(resp.StatusCode)
@@ -186,7 +186,7 @@ func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time
 		n, rerr := ir.Read(buf[held:])
 		held += n
 		if end := lastEventEnd(buf[:held]); end > 0 {
-			if bytes.Contains(buf[:end], doneMarker) {
+			if bytes.Contains(buf[:end], doneMarker) || bytes.Contains(buf[:end], []byte("event: message_stop\n")) { // OpenAI's or Anthropic's end of stream
 				done = true
 			}
 			chunk := buf[:end]

@@ -69,6 +69,10 @@ type Call struct {
 	Ingress Ingress
 	// Decode turns Raw.Body into the canonical request, on first need.
 	Decode func(body []byte) (*llm.Request, error)
+	// HoldEnd omits Content-Length from answers, so the client learns the
+	// body is complete only when the handler returns: the caller commits
+	// the usage record first (durable ledger).
+	HoldEnd bool
 
 	canon     *llm.Request
 	decodeErr error
@@ -281,7 +285,7 @@ func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, call *Call,
 			case passthrough && resp.StatusCode >= 400:
 				e.writeUpstreamError(w, t, call, resp, res)
 			case passthrough:
-				e.serve(ctx, w, t, &call.Raw, resp, call.Ingress, res)
+				e.serve(ctx, w, t, call, resp, res)
 			default:
 				e.serveTranslated(ctx, w, t, call, resp, res)
 			}

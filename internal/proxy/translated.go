@@ -68,13 +68,15 @@ func (e *Engine) serveTranslated(ctx context.Context, w http.ResponseWriter, t *
 	defer bufPool.Put(bp)
 	enc := call.Ingress.EncodeResponse((*bp)[:0], canon, out)
 	h["Content-Type"] = headerJSON
-	h["Content-Length"] = []string{strconv.Itoa(len(enc))}
+	if !call.HoldEnd {
+		h["Content-Length"] = []string{strconv.Itoa(len(enc))}
+	}
 	w.WriteHeader(http.StatusOK)
 	n, _ := w.Write(enc)
 	res.Status, res.Bytes = http.StatusOK, int64(n)
 	res.setUsage(out.Usage, true)
 	if cap(enc) <= 1<<20 {
-		*bp = enc[:0] // keep a grown buffer, within reason
+		*bp = enc[:cap(enc)] // keep a grown buffer, within reason; copyBody and copyStream read into its full length
 	}
 }
 

@@ -325,7 +325,7 @@ func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r
 			return e
 		}
 	}
-	call := proxy.Call{Raw: raw, API: in.api, Ingress: enc, Decode: in.decode}
+	call := proxy.Call{Raw: raw, API: in.api, Ingress: enc, Decode: in.decode, HoldEnd: s.syncLedger}
 	if in.api == proxy.APIAnthropic {
 		if beta := r.Header.Get("Anthropic-Beta"); beta != "" {
 			ctx = provanthropic.ContextWithBeta(ctx, beta)
