@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/multipolar/multipolar/internal/admin"
 	"github.com/multipolar/multipolar/internal/apierr"
 	"github.com/multipolar/multipolar/internal/budget"
 	"github.com/multipolar/multipolar/internal/config"
@@ -49,6 +50,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("POST /admin/reload", s.admin(s.handleReload))
 	mux.HandleFunc("GET /admin/usage", s.admin(s.handleUsage))
+	if s.keyStore != nil {
+		keys := &admin.Handler{Store: s.keyStore, Validate: s.validateAdminKey, Logger: s.log,
+			OnChange: func() { s.snap.Load().dynamic.forget() }}
+		mux.Handle("/admin/keys", s.admin(keys.ServeHTTP))
+		mux.Handle("/admin/keys/", s.admin(keys.ServeHTTP))
+	}
 	mux.HandleFunc("/admin/", s.admin(func(w http.ResponseWriter, _ *http.Request) {
 		writeAdminJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"message": "no such admin endpoint"}})
 	}))
@@ -83,8 +90,9 @@ func (s *Server) routes() http.Handler {
 	})
 }
 
-// authenticate finds the virtual key for a client's token.
-func (snap *snapshot) authenticate(tok string) (*keyEntry, *apierr.Error) {
+// authenticate finds the virtual key for a client's token: a configured
+// key, or one created through the admin API.
+func (snap *snapshot) authenticate(ctx context.Context, tok string) (*keyEntry, *apierr.Error) {
 	if tok == "" {
 		return nil, apierr.New(apierr.Unauthorized, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).").WithCode("missing_api_key")
 	}
@@ -93,6 +101,12 @@ func (snap *snapshot) authenticate(tok string) (*keyEntry, *apierr.Error) {
 	// the final comparison is constant-time; a timing difference can only
 	// reveal hash prefixes, which say nothing about any key.
 	ke := snap.keys[h]
+	if ke == nil {
+		var err error
+		if ke, err = snap.dynamic.lookup(ctx, h, time.Now()); err != nil {
+			return nil, apierr.Wrap(apierr.UpstreamUnavailable, err, "the key store is unavailable")
+		}
+	}
 	if ke == nil || subtle.ConstantTimeCompare(ke.hash[:], h[:]) != 1 {
 		return nil, apierr.New(apierr.Unauthorized, "Incorrect API key provided. Check the key given to you for this gateway.")
 	}
@@ -289,7 +303,7 @@ const workloadHeader = "X-Multipolar-Workload"
 // returned here has not been written yet.
 func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r *http.Request, snap *snapshot, in *ingress, rl *requestLog, st *requestState, res *proxy.Result) *apierr.Error {
 	tok, _ := in.token(r)
-	key, e := snap.authenticate(tok)
+	key, e := snap.authenticate(ctx, tok)
 	if e != nil {
 		return e
 	}
@@ -351,7 +365,7 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	} else {
 		tok, _ = openaiToken(r)
 	}
-	key, e := snap.authenticate(tok)
+	key, e := snap.authenticate(r.Context(), tok)
 	if e != nil {
 		if anthropic {
 			inganthropic.WriteError(w, e)

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/multipolar/multipolar/internal/admin"
 	"github.com/multipolar/multipolar/internal/config"
 	"github.com/multipolar/multipolar/internal/ledger"
 	"github.com/multipolar/multipolar/internal/llm"
@@ -59,6 +60,7 @@ type Server struct {
 	idSeq    atomic.Uint64
 
 	store      ledgerStore
+	keyStore   admin.KeyStore
 	writer     *ledger.Writer
 	syncLedger bool
 	limits     *limits
@@ -71,18 +73,14 @@ func New(opts Options) (*Server, error) {
 	if opts.Config == nil {
 		return nil, errors.New("server: no configuration")
 	}
-	snap, err := buildSnapshot(opts.Config)
-	if err != nil {
-		return nil, err
-	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{load: opts.Load, log: log, logLevel: opts.LogLevel, metrics: metrics.New()}
 	s.engine.Observer = s.metrics
-	s.snap.Store(snap)
 	ctx := context.Background()
+	var err error
 	if s.limits, err = openLimits(ctx, opts.Config.Limits); err != nil {
 		return nil, err
 	}
@@ -90,11 +88,17 @@ func New(opts Options) (*Server, error) {
 		_ = s.limits.close()
 		return nil, err
 	}
-	if s.writer, err = newWriter(opts.Config.Ledger, s.store, s.metrics, log); err != nil {
+	s.keyStore, _ = s.store.(admin.KeyStore) // nil with ledger driver none
+	snap, err := buildSnapshot(opts.Config, s.keyStore)
+	if err == nil {
+		s.writer, err = newWriter(opts.Config.Ledger, s.store, s.metrics, log)
+	}
+	if err != nil {
 		_ = s.store.Close()
 		_ = s.limits.close()
 		return nil, err
 	}
+	s.snap.Store(snap)
 	s.syncLedger = opts.Config.Ledger.Durability == "sync"
 	var rb [6]byte
 	_, _ = crand.Read(rb[:])
@@ -117,7 +121,7 @@ func (s *Server) Reload() (*config.Config, error) {
 	cfg, err := s.load()
 	if err == nil {
 		var snap *snapshot
-		if snap, err = buildSnapshot(cfg); err == nil {
+		if snap, err = buildSnapshot(cfg, s.keyStore); err == nil {
 			old := s.snap.Swap(snap)
 			old.close()
 			if old.cfg.Listen != cfg.Listen {

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/multipolar/multipolar/internal/admin"
 	"github.com/multipolar/multipolar/internal/budget"
 	"github.com/multipolar/multipolar/internal/config"
 	"github.com/multipolar/multipolar/internal/llm"
@@ -40,6 +41,10 @@ type snapshot struct {
 	transports   []*http.Transport
 	loadedAtUnix int64
 	catalog      *pricing.Catalog
+	// modelNames are the configured models, sorted.
+	modelNames []string
+	// dynamic resolves keys created through the admin API.
+	dynamic *dynamicKeys
 }
 
 type keyEntry struct {
@@ -215,7 +220,9 @@ func newTransport(t config.Timeouts) *http.Transport {
 
 func hashSecret(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }
 
-func buildSnapshot(cfg *config.Config) (*snapshot, error) {
+// buildSnapshot compiles cfg; keys, when not nil, holds the keys created
+// through the admin API.
+func buildSnapshot(cfg *config.Config, keys admin.KeyStore) (*snapshot, error) {
 	s := &snapshot{
 		cfg:          cfg,
 		keys:         make(map[[sha256.Size]byte]*keyEntry, len(cfg.Keys)),
@@ -264,47 +271,22 @@ func buildSnapshot(cfg *config.Config) (*snapshot, error) {
 		}
 		s.models[m.Name] = me
 	}
-	names := make([]string, 0, len(s.models))
+	s.modelNames = make([]string, 0, len(s.models))
 	for n := range s.models {
-		names = append(names, n)
+		s.modelNames = append(s.modelNames, n)
 	}
-	sort.Strings(names)
+	sort.Strings(s.modelNames)
 	if s.catalog, err = buildCatalog(cfg); err != nil {
 		return nil, err
 	}
-	teams := make(map[string]*config.Team, len(cfg.Teams))
-	for i := range cfg.Teams {
-		teams[cfg.Teams[i].Name] = &cfg.Teams[i]
-	}
 	for i := range cfg.Keys {
-		k := &cfg.Keys[i]
-		ke := &keyEntry{name: k.Name, team: k.Team, workload: k.Workload, expires: k.Expires.Time,
-			hash: hashSecret(k.Key.Value()), allowed: make(map[string]bool)}
-		if ke.budgets, err = compileBudgets("key:"+k.Name, k.Budgets); err != nil {
-			return nil, fmt.Errorf("keys[%d].budgets: %w", i, err)
+		ke, err := s.compileKey(&cfg.Keys[i], hashSecret(cfg.Keys[i].Key.Value()))
+		if err != nil {
+			return nil, fmt.Errorf("keys[%d]: %w", i, err)
 		}
-		if l := k.Limits; l.RPM > 0 || l.TPM > 0 {
-			ke.limits = append(ke.limits, ratelimit.Limit{Name: "key:" + k.Name, RPM: l.RPM, TPM: l.TPM})
-		}
-		if t := teams[k.Team]; t != nil {
-			tb, err := compileBudgets("team:"+t.Name, t.Budgets)
-			if err != nil {
-				return nil, fmt.Errorf("teams[%s].budgets: %w", t.Name, err)
-			}
-			ke.budgets = append(ke.budgets, tb...)
-			if l := t.Limits; l.RPM > 0 || l.TPM > 0 {
-				ke.limits = append(ke.limits, ratelimit.Limit{Name: "team:" + t.Name, RPM: l.RPM, TPM: l.TPM})
-			}
-		}
-		for _, n := range names {
-			if globsMatch(k.Models, n) {
-				ke.allowed[n] = true
-			}
-		}
-		ke.modelsJSON = modelList(names, ke.allowed, s.loadedAtUnix)
-		ke.modelsAnthropicJSON = anthropicModelList(names, ke.allowed, s.loadedAtUnix)
 		s.keys[ke.hash] = ke
 	}
+	s.dynamic = &dynamicKeys{store: keys, snap: s, cache: make(map[[sha256.Size]byte]cachedKey)}
 	return s, nil
 }
 
@@ -363,7 +345,7 @@ func anthropicModelList(names []string, allowed map[string]bool, created int64) 
 		b = llm.AppendJSONString(b, n)
 		b = append(b, `,"created_at":"`...)
 		b = append(b, ts...)
-		b = append(b, `"}`...)
+		b = append(b, `","lifecycle":"active","line":null,"deprecated_at":null,"retires_at":null,"max_input_tokens":null,"max_tokens":null,"capabilities":null}`...) // the spec requires these; unknown here
 	}
 	b = append(b, `],"has_more":false,"first_id":`...)
 	b = appendNullable(b, first)
