@@ -67,6 +67,12 @@ type Config struct {
 	Prices []PriceEntry `yaml:"prices"`
 	// Timezone is the default zone for budget periods. Default UTC.
 	Timezone string `yaml:"timezone"`
+	// Agreements are the organisation's deals; routing acts on them.
+	Agreements []Agreement `yaml:"agreements"`
+	// Policies constrain routing per workload.
+	Policies []Policy `yaml:"policies"`
+	// Routing tunes retries and provider health.
+	Routing Routing `yaml:"routing"`
 }
 
 // Log configures the structured request log.
@@ -143,8 +149,10 @@ type Provider struct {
 	// AnthropicVersion is the anthropic-version header. anthropic only.
 	// Default 2023-06-01.
 	AnthropicVersion string `yaml:"anthropic_version"`
-	// Region is the AWS region (bedrock) or the Google Cloud location
-	// (vertex, vertex-anthropic; "global" allowed). Required for those.
+	// Region is where the provider runs: the AWS region (bedrock) or the
+	// Google Cloud location (vertex, vertex-anthropic; "global" allowed),
+	// required for those; for every type, the region routing policies
+	// check for data residency.
 	Region string `yaml:"region"`
 	// Project is the Google Cloud project. vertex and vertex-anthropic only.
 	Project string `yaml:"project"`
@@ -174,6 +182,13 @@ type Provider struct {
 	// Capacity is the provider's provisioned throughput (requests and
 	// tokens per minute), already paid for; routing refuses it when used.
 	Capacity RateLimits `yaml:"capacity"`
+	// Capabilities the provider offers (tools, vision, json); omitted means
+	// all of them.
+	Capabilities []string `yaml:"capabilities"`
+	// Serves are globs of client-facing models the provider can serve,
+	// which lets a first-refusal holder be offered models its routes do not
+	// name. Omitted: only the models whose routes name it.
+	Serves []string `yaml:"serves"`
 
 	// URL is BaseURL parsed at load time.
 	URL *url.URL `yaml:"-"`
@@ -193,20 +208,37 @@ type Model struct {
 	Name string `yaml:"name"`
 	// Routes are tried in order: the first is offered the request first.
 	Routes []Route `yaml:"routes"`
+	// Family is the model family (openai, anthropic, llama…), for
+	// policies; routes inherit it.
+	Family string `yaml:"family"`
 	// MaxOutputTokens is the most the model can write; a budget
 	// reservation assumes it when a request sets no max_tokens.
 	// Default 16384.
 	MaxOutputTokens int `yaml:"max_output_tokens"`
 }
 
-// Route is one entry of a model's routes. In YAML it is either a provider
-// name or {provider: NAME, model: UPSTREAM_MODEL}.
+// Route is one tier of a model's routes. In YAML it is a provider name,
+// {provider: NAME, model: UPSTREAM_MODEL}, or a group
+// {strategy: weighted|least-latency|least-busy|cheapest, members: [...]}
+// whose members are ordered by the strategy.
 type Route struct {
-	// Provider names an entry of providers.
+	// Provider names an entry of providers (not set on a group).
 	Provider string `yaml:"provider"`
 	// Model is the name the upstream knows the model by; empty means the
 	// client-facing name.
 	Model string `yaml:"model"`
+	// Family is the upstream model's family (openai, anthropic, llama…),
+	// for policies that forbid falling back to another family; default the
+	// model's family.
+	Family string `yaml:"family"`
+	// Weight is a member's share under the weighted strategy.
+	Weight int `yaml:"weight"`
+	// Strategy orders a group's members: weighted, least-latency (EWMA of
+	// time to first byte), least-busy (fewest in flight) or cheapest (by
+	// the price catalog); empty keeps their order.
+	Strategy string `yaml:"strategy"`
+	// Members make this entry a group tier.
+	Members []Route `yaml:"members"`
 }
 
 // Key is one virtual key.

@@ -107,7 +107,7 @@ func TestLoadMinimal(t *testing.T) {
 		},
 		Models:   []Model{{Name: "gpt-4o", Routes: []Route{{Provider: "azure-east"}, {Provider: "coreweave"}}, MaxOutputTokens: DefaultMaxOutputTokens}},
 		Keys:     []Key{{Name: "team-search", Key: "team-secret-value-4", Models: []string{"gpt-*"}}},
-		Ledger:   Ledger{Driver: "sqlite", Path: DefaultLedgerPath, Durability: "batch", QueueSize: DefaultLedgerQueueSize, Overflow: "block"},
+		Ledger:   Ledger{Driver: "sqlite", Path: "testdata/" + DefaultLedgerPath /* beside the file */, Durability: "batch", QueueSize: DefaultLedgerQueueSize, Overflow: "block"},
 		Limits:   Limits{Driver: "memory"},
 		Timezone: "UTC",
 	}
@@ -186,11 +186,21 @@ var badFiles = map[string][]string{
 		`keys[0].team: unknown team "ghost"`,
 		"keys[0].limits.rpm: must not be negative",
 	},
+	"routing": {
+		`providers[0].capabilities[0]: unknown capability "telepathy"`,
+		"models[0].routes[0].strategy: only a group (with members) has a strategy",
+		`models[0].routes[1].strategy: unknown value "fastest"`,
+		"models[0].routes[1].members[0].weight: a weight must be positive and belongs to a weighted group",
+		`agreements[0].type: unknown value "exclusive_cookies" (want first_refusal)`,
+		`agreements[0].holder: unknown provider "nobody"`,
+		"agreements[0].until: must be after from",
+		`policies[0].require[0]: unknown capability "magic"`,
+		`policies[0].providers[0]: unknown provider "ghost"`,
+	},
 	"cloud-fields": {
 		"providers[0].region: required for type bedrock",
 		"providers[1].project: required for type vertex",
 		"providers[1].credentials_file: give credentials or credentials_file, not both",
-		"providers[2].region: only allowed for type bedrock, vertex, vertex-anthropic",
 		"providers[2].aws: only allowed for type bedrock",
 		"providers[3].api_key: required",
 		"providers[4].api_key: not used by type vertex-anthropic",
@@ -476,6 +486,23 @@ func TestSecretRedacted(t *testing.T) {
 	}
 	if got := Secret("").String(); got != "" {
 		t.Errorf(`Secret("").String() = %q, want ""`, got)
+	}
+}
+
+func TestAgreementUntilCoversTheDay(t *testing.T) {
+	c, err := Load("testdata/routing.good.yaml", testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	if got := c.Agreements[0].UntilTime(); !got.Equal(want) {
+		t.Errorf("until 2030-12-31 ends at %v, want %v (the whole day)", got, want)
+	}
+	if got := c.Routing.RetryRounds(); got != 2 {
+		t.Errorf("RetryRounds() = %d, want 2", got)
+	}
+	if g := c.Models[0].Routes[1]; g.Strategy != "weighted" || len(g.Members) != 2 || g.Members[0].Weight != 3 {
+		t.Errorf("group tier decoded as %+v", g)
 	}
 }
 

@@ -102,7 +102,11 @@ func (d *Decimal) decodeNode(dec *decoder, n *yaml.Node, path string) {
 }
 
 // Date is a calendar date (2026-01-01, midnight UTC) or an RFC 3339 time.
-type Date struct{ time.Time }
+type Date struct {
+	time.Time
+	// DateOnly reports that no time of day was written.
+	DateOnly bool
+}
 
 func (d *Date) decodeNode(dec *decoder, n *yaml.Node, path string) {
 	s, ok := dec.scalar(n, path, "a date")
@@ -112,7 +116,7 @@ func (d *Date) decodeNode(dec *decoder, n *yaml.Node, path string) {
 	s = strings.TrimSpace(s)
 	for _, layout := range []string{"2006-01-02", time.RFC3339} {
 		if t, err := time.Parse(layout, s); err == nil {
-			d.Time = t.UTC()
+			d.Time, d.DateOnly = t.UTC(), layout == "2006-01-02"
 			return
 		}
 	}

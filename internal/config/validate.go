@@ -72,6 +72,7 @@ func (v *validator) config(c *Config) {
 		v.key(fmt.Sprintf("keys[%d]", i), &c.Keys[i], names, secrets, i)
 	}
 	v.metering(c, providers)
+	v.routing(c, providers)
 }
 
 func (v *validator) listen(addr string) {
@@ -199,7 +200,6 @@ func (v *validator) cloudFields(p string, pr *Provider) {
 	}
 	google := []string{TypeVertex, TypeVertexAnthropic}
 	onlyFor("anthropic_version", pr.AnthropicVersion != "", TypeAnthropic)
-	onlyFor("region", pr.Region != "", TypeBedrock, TypeVertex, TypeVertexAnthropic)
 	onlyFor("project", pr.Project != "", google...)
 	onlyFor("aws", pr.AWS != nil, TypeBedrock)
 	onlyFor("credentials", pr.Credentials != "", google...)
@@ -292,26 +292,55 @@ func (v *validator) model(p string, m *Model, providers, seen map[string]int, i 
 		v.errorf(p+".routes", "at least one route is required")
 	}
 	type target struct{ provider, model string }
-	targets := map[target]int{}
-	for j, r := range m.Routes {
-		rp := fmt.Sprintf("%s.routes[%d]", p, j)
-		if r.Provider == "" {
+	targets := map[target]string{}
+	member := func(rp string, r Route, inGroup bool) {
+		switch {
+		case inGroup && (len(r.Members) > 0 || r.Strategy != ""):
+			v.errorf(rp, "a group's members are providers, not groups")
+			return
+		case r.Provider == "":
 			v.errorf(rp+".provider", "required")
-			continue
+			return
 		}
 		if _, ok := providers[r.Provider]; !ok {
 			v.errorf(rp, "unknown provider %q", r.Provider)
-			continue
+			return
 		}
 		t := target{r.Provider, r.Model}
 		if t.model == "" {
 			t.model = m.Name
 		}
 		if first, dup := targets[t]; dup {
-			v.errorf(rp, "duplicate route to provider %q model %q (first at %s.routes[%d])", t.provider, t.model, p, first)
+			v.errorf(rp, "duplicate route to provider %q model %q (first at %s)", t.provider, t.model, first)
+			return
+		}
+		targets[t] = rp
+	}
+	for j, r := range m.Routes {
+		rp := fmt.Sprintf("%s.routes[%d]", p, j)
+		if len(r.Members) == 0 {
+			if r.Strategy != "" {
+				v.errorf(rp+".strategy", "only a group (with members) has a strategy")
+			}
+			if r.Weight != 0 {
+				v.errorf(rp+".weight", "only members of a weighted group have a weight")
+			}
+			member(rp, r, false)
 			continue
 		}
-		targets[t] = j
+		if r.Provider != "" || r.Model != "" {
+			v.errorf(rp, "a group has members, not a provider")
+		}
+		if r.Strategy != "" {
+			oneOf(v, rp+".strategy", r.Strategy, "weighted", "least-latency", "least-busy", "cheapest")
+		}
+		for k, mr := range r.Members {
+			mp := fmt.Sprintf("%s.members[%d]", rp, k)
+			if mr.Weight < 0 || (mr.Weight != 0 && r.Strategy != "weighted") {
+				v.errorf(mp+".weight", "a weight must be positive and belongs to a weighted group")
+			}
+			member(mp, mr, true)
+		}
 	}
 }
 
