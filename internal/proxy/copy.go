@@ -33,6 +33,7 @@ func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, ca
 	} else if resp.ContentLength >= 0 && !call.HoldEnd {
 		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
 	}
+	e.setRouteHeader(w, call, res)
 	w.WriteHeader(resp.StatusCode)
 
 	var meter UsageMeter

@@ -64,6 +64,7 @@ func (e *Engine) writeUpstreamError(w http.ResponseWriter, t *Target, call *Call
 	res.Provider, res.Status = t.Name, resp.StatusCode
 	h := w.Header()
 	h["X-Multipolar-Provider"] = []string{t.Name}
+	e.setRouteHeader(w, call, res)
 	if speaksAPI(call.API, body) {
 		h["Content-Type"] = headerJSON
 		h["Content-Length"] = []string{strconv.Itoa(len(body))}

@@ -69,6 +69,11 @@ type Call struct {
 	Ingress Ingress
 	// Decode turns Raw.Body into the canonical request, on first need.
 	Decode func(body []byte) (*llm.Request, error)
+	// Gate, when set, admits each attempt and learns its outcome.
+	Gate Gate
+	// RouteHeader starts the x-multipolar-route header: the routing
+	// decision (refusals, candidates); the engine appends every attempt.
+	RouteHeader []byte
 	// HoldEnd omits Content-Length from answers, so the client learns the
 	// body is complete only when the handler returns: the caller commits
 	// the usage record first (durable ledger).
@@ -125,9 +130,12 @@ const (
 	// Unsupported: the provider cannot take this request (a feature it
 	// lacks, or an API it cannot be translated to); nothing was sent.
 	Unsupported
+	// Refused: routing passed the provider over at call time (capacity
+	// used, circuit open, cooling down); nothing was sent.
+	Refused
 )
 
-var outcomeName = [...]string{"served", "connect_error", "timeout", "rate_limited", "server_error", "auth_rejected", "canceled", "unsupported"}
+var outcomeName = [...]string{"served", "connect_error", "timeout", "rate_limited", "server_error", "auth_rejected", "canceled", "unsupported", "refused"}
 
 // String names o for metrics and logs.
 func (o Outcome) String() string { return outcomeName[o] }
@@ -142,7 +150,9 @@ type Attempt struct {
 	Duration time.Duration
 	// RetryAfter is the upstream's Retry-After, normalised to seconds.
 	RetryAfter string
-	Err        error
+	// Refusal is why routing passed the provider over (Outcome Refused).
+	Refusal string
+	Err     error
 }
 
 // Result is what became of a request.
@@ -177,6 +187,8 @@ func (r *Result) setUsage(u llm.Usage, reported bool) {
 // Engine forwards requests. It is safe for concurrent use.
 type Engine struct {
 	Observer Observer
+	// Retry bounds retry rounds; the zero value retries nothing.
+	Retry Retry
 }
 
 var (
@@ -190,125 +202,258 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // maxErrorBody bounds how much of a failed attempt's body is kept.
 const maxErrorBody = 64 << 10
 
-// Forward offers the call to each target in order and writes the answer,
-// or an error in the client's schema, to w. res is filled in; it must be
-// fresh.
+// Gate admits each attempt and learns its outcome: routing's capacity,
+// circuit breakers and health. i is the target's index.
+type Gate interface {
+	// Begin returns "" to go ahead, or the reason the target is passed
+	// over now (capacity_exhausted, circuit_open, …).
+	Begin(i int, t *Target) string
+	// End reports an admitted attempt's outcome.
+	End(i int, t *Target, a *Attempt)
+}
+
+// Retry bounds the extra rounds over a call's targets after every one of
+// them failed retryably.
+type Retry struct {
+	// Rounds is how many extra rounds; 0 disables retries.
+	Rounds int
+	// Backoff returns the wait before round n (from 1), never shorter than
+	// retryAfter.
+	Backoff func(n int, retryAfter time.Duration) time.Duration
+}
+
+// forwardState is what Forward carries across attempts.
+type forwardState struct {
+	last429     []byte // a 429 body in the client's own API
+	last429From string
+}
+
+// Forward offers the call to each target in order, and again for up to
+// e.Retry.Rounds more rounds while every failure is retryable and the
+// request's deadline allows, and writes the answer, or an error in the
+// client's schema, to w. res is filled in; it must be fresh.
 func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, call *Call, targets []Target, res *Result) {
 	res.Attempts = res.attempts[:0]
-	var (
-		last429     []byte // a 429 body in the client's own API
-		last429From string
-	)
-	model := call.Raw.Model
-	for i := range targets {
-		t := &targets[i]
-		upstreamModel := t.Model
-		if upstreamModel == "" {
-			upstreamModel = model
-		}
-		a := Attempt{Provider: t.Name, Model: upstreamModel}
-		passthrough := t.Upstream != nil && t.API == call.API
-		if !passthrough && t.Chat == nil {
-			a.Outcome = Unsupported
-			a.Err = apierr.New(apierr.BadRequest, "provider %q does not speak this API and has no translation for it", t.Name)
-			e.record(res, &a, model)
-			continue
-		}
-		start := time.Now()
-		var (
-			req *http.Request
-			err error
-		)
-		if passthrough {
-			call.Raw.UpstreamModel = upstreamModel
-			req, err = t.Upstream.NewRequest(ctx, &call.Raw)
-		} else {
-			req, err = e.translatedRequest(ctx, call, t, upstreamModel)
-		}
-		var ae *apierr.Error
-		if errors.As(err, &ae) && ae.Kind == apierr.BadRequest {
-			// The request itself cannot go to this provider (a feature it
-			// lacks, or a body that does not decode): not its fault.
-			a.Outcome, a.Err = Unsupported, ae
-			e.record(res, &a, model)
-			if _, derr := call.Canonical(); derr != nil && !passthrough {
-				break // no provider can take a body that does not decode
-			}
-			continue
-		}
-		var resp *http.Response
-		if err == nil {
-			resp, err = t.Transport.RoundTrip(req)
-		}
-		a.Duration = time.Since(start)
-		if err != nil {
-			a.Err = err
-			switch {
-			case ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
-				a.Outcome = Canceled
-				e.record(res, &a, model)
-				res.Status = apierr.ClientCanceled.Status()
-				res.Err = apierr.Wrap(apierr.ClientCanceled, err, "client closed the request")
+	var st forwardState
+	for round := 0; ; round++ {
+		first := len(res.Attempts)
+		for i := range targets {
+			if e.attempt(ctx, w, call, i, &targets[i], res, &st) {
 				return
-			case isTimeout(err):
-				a.Outcome = Timeout
-			default:
-				a.Outcome = ConnectError
 			}
-			e.record(res, &a, model)
-			if ctx.Err() != nil { // request deadline: no time for another target
-				break
+			if ctx.Err() != nil {
+				break // the deadline: no time for another target
 			}
-			continue
 		}
-		a.Status = resp.StatusCode
-		switch {
-		case resp.StatusCode == http.StatusTooManyRequests:
-			a.Outcome = RateLimited
-			a.RetryAfter = retryAfter(resp.Header)
-			body := readLimited(resp.Body)
-			if passthrough && speaksAPI(call.API, body) {
-				last429, last429From = body, a.Provider
-			}
-		case resp.StatusCode >= 500:
-			a.Outcome = ServerError
-			_ = readLimited(resp.Body)
-		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-			// The upstream refused our credentials: a provider fault the
-			// client cannot fix, and its message may echo part of a key.
-			a.Outcome = AuthRejected
-			_ = readLimited(resp.Body)
-		default:
-			a.Outcome = Served
-			e.record(res, &a, model)
-			switch {
-			case passthrough && resp.StatusCode >= 400:
-				e.writeUpstreamError(w, t, call, resp, res)
-			case passthrough:
-				e.serve(ctx, w, t, call, resp, res)
-			default:
-				e.serveTranslated(ctx, w, t, call, resp, res)
-			}
-			return
+		if round >= e.Retry.Rounds || ctx.Err() != nil || !retryable(res.Attempts[first:]) {
+			break
 		}
-		e.record(res, &a, model)
+		wait := e.Retry.Backoff(round+1, maxRetryAfter(res.Attempts[first:]))
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			break // the wait would outlast the request
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
 	}
-	res.Err = failure(model, res.Attempts)
-	if res.Err.Kind == apierr.RateLimited && last429 != nil {
+	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		res.Status = apierr.ClientCanceled.Status()
+		res.Err = apierr.Wrap(apierr.ClientCanceled, ctx.Err(), "client closed the request")
+		return
+	}
+	res.Err = failure(call.Raw.Model, res.Attempts)
+	if res.Err.Kind == apierr.RateLimited && st.last429 != nil {
 		// The upstream's own 429 already speaks the client's API.
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		if res.Err.RetryAfter != "" {
 			h.Set("Retry-After", res.Err.RetryAfter)
 		}
-		h["X-Multipolar-Provider"] = []string{last429From}
+		h["X-Multipolar-Provider"] = []string{st.last429From}
+		e.setRouteHeader(w, call, res)
 		w.WriteHeader(http.StatusTooManyRequests)
-		n, _ := w.Write(last429)
-		res.Provider, res.Status, res.Bytes = last429From, http.StatusTooManyRequests, int64(n)
+		n, _ := w.Write(st.last429)
+		res.Provider, res.Status, res.Bytes = st.last429From, http.StatusTooManyRequests, int64(n)
 		return
 	}
 	res.Status = res.Err.Kind.Status()
+	e.setRouteHeader(w, call, res)
 	call.Ingress.WriteError(w, res.Err)
+}
+
+// retryable reports whether every failure of a round could succeed on a
+// later try: rate limits, server errors, connection failures and timeouts.
+// A round in which a provider cannot take the request, refused our
+// credentials, or the client left is not retried.
+func retryable(attempts []Attempt) bool {
+	some := false
+	for i := range attempts {
+		switch attempts[i].Outcome {
+		case RateLimited, ServerError, ConnectError, Timeout:
+			some = true
+		case Refused:
+		default:
+			return false
+		}
+	}
+	return some
+}
+
+// maxRetryAfter is the longest Retry-After a round's upstreams asked for.
+func maxRetryAfter(attempts []Attempt) time.Duration {
+	var d time.Duration
+	for i := range attempts {
+		if n, err := strconv.Atoi(attempts[i].RetryAfter); err == nil && time.Duration(n)*time.Second > d {
+			d = time.Duration(n) * time.Second
+		}
+	}
+	return d
+}
+
+// attempt offers the call to one target. It returns true when the call is
+// finished: answered, or the client went away.
+func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, call *Call, i int, t *Target, res *Result, st *forwardState) bool {
+	model := call.Raw.Model
+	upstreamModel := t.Model
+	if upstreamModel == "" {
+		upstreamModel = model
+	}
+	a := Attempt{Provider: t.Name, Model: upstreamModel}
+	passthrough := t.Upstream != nil && t.API == call.API
+	if !passthrough && t.Chat == nil {
+		a.Outcome = Unsupported
+		a.Err = apierr.New(apierr.BadRequest, "provider %q does not speak this API and has no translation for it", t.Name)
+		e.record(res, &a, model)
+		return false
+	}
+	if call.Gate != nil {
+		if why := call.Gate.Begin(i, t); why != "" {
+			a.Outcome, a.Refusal = Refused, why
+			e.record(res, &a, model)
+			return false
+		}
+	}
+	admitted := call.Gate != nil
+	end := func() {
+		if admitted {
+			admitted = false
+			call.Gate.End(i, t, &a)
+		}
+	}
+	defer end()
+	start := time.Now()
+	var (
+		req *http.Request
+		err error
+	)
+	if passthrough {
+		call.Raw.UpstreamModel = upstreamModel
+		req, err = t.Upstream.NewRequest(ctx, &call.Raw)
+	} else {
+		req, err = e.translatedRequest(ctx, call, t, upstreamModel)
+	}
+	var ae *apierr.Error
+	if errors.As(err, &ae) && ae.Kind == apierr.BadRequest {
+		// The request itself cannot go to this provider (a feature it
+		// lacks, or a body that does not decode): not its fault.
+		a.Outcome, a.Err = Unsupported, ae
+		e.record(res, &a, model)
+		if _, derr := call.Canonical(); derr != nil && !passthrough {
+			// No provider can take a body that does not decode.
+			res.Status, res.Err = ae.Kind.Status(), ae
+			e.setRouteHeader(w, call, res)
+			call.Ingress.WriteError(w, ae)
+			return true
+		}
+		return false
+	}
+	var resp *http.Response
+	if err == nil {
+		resp, err = t.Transport.RoundTrip(req)
+	}
+	a.Duration = time.Since(start)
+	if err != nil {
+		a.Err = err
+		switch {
+		case ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+			a.Outcome = Canceled
+			e.record(res, &a, model)
+			res.Status = apierr.ClientCanceled.Status()
+			res.Err = apierr.Wrap(apierr.ClientCanceled, err, "client closed the request")
+			return true
+		case isTimeout(err):
+			a.Outcome = Timeout
+		default:
+			a.Outcome = ConnectError
+		}
+		e.record(res, &a, model)
+		return false
+	}
+	a.Status = resp.StatusCode
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		a.Outcome = RateLimited
+		a.RetryAfter = retryAfter(resp.Header)
+		body := readLimited(resp.Body)
+		if passthrough && speaksAPI(call.API, body) {
+			st.last429, st.last429From = body, a.Provider
+		}
+	case resp.StatusCode >= 500:
+		a.Outcome = ServerError
+		_ = readLimited(resp.Body)
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		// The upstream refused our credentials: a provider fault the
+		// client cannot fix, and its message may echo part of a key.
+		a.Outcome = AuthRejected
+		_ = readLimited(resp.Body)
+	default:
+		a.Outcome = Served
+		e.record(res, &a, model)
+		end() // the answer arrived: health learns it before the body streams
+		switch {
+		case passthrough && resp.StatusCode >= 400:
+			e.writeUpstreamError(w, t, call, resp, res)
+		case passthrough:
+			e.serve(ctx, w, t, call, resp, res)
+		default:
+			e.serveTranslated(ctx, w, t, call, resp, res)
+		}
+		return true
+	}
+	e.record(res, &a, model)
+	return false
+}
+
+// setRouteHeader writes x-multipolar-route: the routing decision's prefix
+// and every attempt made, as provider=outcome entries.
+func (e *Engine) setRouteHeader(w http.ResponseWriter, call *Call, res *Result) {
+	b := make([]byte, 0, len(call.RouteHeader)+24*len(res.Attempts))
+	b = append(b, call.RouteHeader...)
+	for i := range res.Attempts {
+		a := &res.Attempts[i]
+		if len(b) > 0 {
+			b = append(b, ';')
+		}
+		b = append(b, a.Provider...)
+		b = append(b, '=')
+		if a.Outcome == Refused {
+			b = append(b, "refused:"...)
+			b = append(b, a.Refusal...)
+			continue
+		}
+		b = append(b, a.Outcome.String()...)
+		if a.Status != 0 && a.Outcome != Served {
+			b = append(b, '(')
+			b = strconv.AppendInt(b, int64(a.Status), 10)
+			b = append(b, ')')
+		}
+	}
+	if len(b) > 0 {
+		w.Header()["X-Multipolar-Route"] = []string{string(b)}
+	}
 }
 
 func (e *Engine) record(res *Result, a *Attempt, model string) {
@@ -323,13 +468,19 @@ func failure(model string, attempts []Attempt) *apierr.Error {
 	if len(attempts) == 0 {
 		return apierr.New(apierr.UpstreamUnavailable, "no upstream is configured for model %q", model)
 	}
+	// Providers routing passed over say nothing about the others.
 	all := func(o Outcome) bool {
+		seen := false
 		for i := range attempts {
-			if attempts[i].Outcome != o {
+			switch attempts[i].Outcome {
+			case Refused:
+			case o:
+				seen = true
+			default:
 				return false
 			}
 		}
-		return true
+		return seen || o == Refused
 	}
 	var b strings.Builder
 	for i := range attempts {
@@ -346,6 +497,8 @@ func failure(model string, attempts []Attempt) *apierr.Error {
 			b.WriteString("timed out")
 		case Unsupported:
 			b.WriteString("cannot serve this request")
+		case Refused:
+			b.WriteString("refused (" + a.Refusal + ")")
 		default:
 			b.WriteString("HTTP ")
 			b.WriteString(strconv.Itoa(a.Status))

@@ -380,3 +380,98 @@ func (p *pieceReader) Read(b []byte) (int, error) {
 	p.s = p.s[k:]
 	return k, nil
 }
+
+// flaky answers 429 (Retry-After: 2) to its first n requests, then 200.
+func flaky(n int) http.HandlerFunc {
+	var calls atomic.Int32
+	return func(w http.ResponseWriter, r *http.Request) {
+		if int(calls.Add(1)) <= n {
+			status(429, "2")(w, r)
+			return
+		}
+		status(200, "")(w, r)
+	}
+}
+
+func TestRetryRounds(t *testing.T) {
+	up := httptest.NewServer(flaky(2))
+	defer up.Close()
+	var waits []time.Duration
+	e := &Engine{Retry: Retry{Rounds: 2, Backoff: func(n int, ra time.Duration) time.Duration {
+		waits = append(waits, ra)
+		return time.Millisecond
+	}}}
+	rec := httptest.NewRecorder()
+	res := &Result{}
+	e.Forward(context.Background(), rec, newCall(`{}`), []Target{target("a", up.URL, 0)}, res)
+	if rec.Code != 200 || len(res.Attempts) != 3 {
+		t.Fatalf("status %d after %d attempts; want 200 after 3", rec.Code, len(res.Attempts))
+	}
+	if len(waits) != 2 || waits[0] != 2*time.Second {
+		t.Errorf("backoff asked with retry-after %v; want two waits honouring Retry-After 2s", waits)
+	}
+	if got := rec.Header().Get("X-Multipolar-Route"); got != "a=rate_limited(429);a=rate_limited(429);a=served" {
+		t.Errorf("x-multipolar-route = %q", got)
+	}
+}
+
+func TestRetryStopsAtDeadline(t *testing.T) {
+	up := httptest.NewServer(flaky(100))
+	defer up.Close()
+	e := &Engine{Retry: Retry{Rounds: 5, Backoff: func(int, time.Duration) time.Duration { return time.Hour }}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rec := httptest.NewRecorder()
+	res := &Result{}
+	start := time.Now()
+	e.Forward(ctx, rec, newCall(`{}`), []Target{target("a", up.URL, 0)}, res)
+	if rec.Code != 429 || len(res.Attempts) != 1 || time.Since(start) > 2*time.Second {
+		t.Errorf("status %d, %d attempts, %v: a wait longer than the deadline must not be taken", rec.Code, len(res.Attempts), time.Since(start))
+	}
+}
+
+func TestNoRetryWhenNotRetryable(t *testing.T) {
+	up := httptest.NewServer(status(401, ""))
+	defer up.Close()
+	calls := 0
+	e := &Engine{Retry: Retry{Rounds: 3, Backoff: func(int, time.Duration) time.Duration { calls++; return 0 }}}
+	rec := httptest.NewRecorder()
+	e.Forward(context.Background(), rec, newCall(`{}`), []Target{target("a", up.URL, 0)}, &Result{})
+	if calls != 0 {
+		t.Errorf("a round of credential refusals was retried %d times", calls)
+	}
+}
+
+// testGate refuses the targets named in refuse and records what ended.
+type testGate struct {
+	refuse map[string]string
+	ended  []string
+}
+
+func (g *testGate) Begin(_ int, t *Target) string { return g.refuse[t.Name] }
+func (g *testGate) End(_ int, t *Target, a *Attempt) {
+	g.ended = append(g.ended, t.Name+"="+a.Outcome.String())
+}
+
+func TestGate(t *testing.T) {
+	ok := httptest.NewServer(status(200, ""))
+	defer ok.Close()
+	bad := httptest.NewServer(status(500, ""))
+	defer bad.Close()
+	g := &testGate{refuse: map[string]string{"holder": "capacity_exhausted"}}
+	call := newCall(`{}`)
+	call.Gate = g
+	call.RouteHeader = []byte("holder=candidate(first_refusal:deal)")
+	rec := httptest.NewRecorder()
+	res := &Result{}
+	(&Engine{}).Forward(context.Background(), rec, call, []Target{target("holder", ok.URL, 0), target("b", bad.URL, 0), target("c", ok.URL, 0)}, res)
+	if res.Provider != "c" {
+		t.Fatalf("served by %q, want c", res.Provider)
+	}
+	if got, want := strings.Join(g.ended, ","), "b=server_error,c=served"; got != want {
+		t.Errorf("gate ended %q, want %q (a refused target is never begun)", got, want)
+	}
+	if got, want := rec.Header().Get("X-Multipolar-Route"), "holder=candidate(first_refusal:deal);holder=refused:capacity_exhausted;b=server_error(500);c=served"; got != want {
+		t.Errorf("x-multipolar-route = %q, want %q", got, want)
+	}
+}

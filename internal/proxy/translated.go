@@ -44,6 +44,7 @@ func (e *Engine) serveTranslated(ctx context.Context, w http.ResponseWriter, t *
 		// A 4xx the client should see, in its own schema.
 		ae := t.Chat.DecodeError(resp, readLimited(resp.Body))
 		res.Status, res.Err = ae.Kind.Status(), ae
+		e.setRouteHeader(w, call, res)
 		call.Ingress.WriteError(w, ae)
 		return
 	}
@@ -61,6 +62,7 @@ func (e *Engine) serveTranslated(ctx context.Context, w http.ResponseWriter, t *
 	if err != nil {
 		res.Err = classify(ctx, err, "the upstream's answer could not be read")
 		res.Status = res.Err.Kind.Status()
+		e.setRouteHeader(w, call, res)
 		call.Ingress.WriteError(w, res.Err)
 		return
 	}
@@ -71,6 +73,7 @@ func (e *Engine) serveTranslated(ctx context.Context, w http.ResponseWriter, t *
 	if !call.HoldEnd {
 		h["Content-Length"] = []string{strconv.Itoa(len(enc))}
 	}
+	e.setRouteHeader(w, call, res)
 	w.WriteHeader(http.StatusOK)
 	n, _ := w.Write(enc)
 	res.Status, res.Bytes = http.StatusOK, int64(n)
@@ -87,6 +90,7 @@ func (e *Engine) streamTranslated(ctx context.Context, w http.ResponseWriter, t 
 	h["Content-Type"] = headerSSE
 	h["Cache-Control"] = noCache
 	h["X-Accel-Buffering"] = accelNo
+	e.setRouteHeader(w, call, res)
 	w.WriteHeader(http.StatusOK)
 	res.Status, res.Stream = http.StatusOK, true
 	if e.Observer != nil {
