@@ -52,6 +52,11 @@ var kindName = [...]string{
 	UpstreamUnavailable: "upstream_unavailable",
 }
 
+// CodeOverloaded marks an UpstreamUnavailable error whose every upstream
+// said it was overloaded (Anthropic's 529): Anthropic clients receive it as
+// 529 overloaded_error.
+const CodeOverloaded = "overloaded_error"
+
 // Status is the HTTP status for k.
 func (k Kind) Status() int { return kindStatus[k] }
 

@@ -46,7 +46,7 @@ func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, ca
 			e.Observer.StreamOpen(1)
 			defer e.Observer.StreamOpen(-1)
 		}
-		err = e.copyStream(w, resp.Body, t.StreamIdle, schema, meter, res)
+		err = e.copyStream(w, resp.Body, t.StreamIdle, call.API, schema, meter, res)
 	} else {
 		err = copyBody(w, resp.Body, t.StreamIdle, meter, res)
 	}
@@ -162,7 +162,7 @@ func keepTail(tail, p []byte) []byte {
 // copyStream copies a text/event-stream body. It writes and flushes only
 // complete events (ended by a blank line), so an upstream cut never leaves a
 // half event in front of the error event that reports it.
-func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, schema Schema, meter UsageMeter, res *Result) error {
+func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, api API, schema Schema, meter UsageMeter, res *Result) error {
 	flusher, _ := w.(http.Flusher)
 	flush := func() {
 		if flusher != nil {
@@ -187,8 +187,14 @@ func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time
 		n, rerr := ir.Read(buf[held:])
 		held += n
 		if end := lastEventEnd(buf[:held]); end > 0 {
-			if bytes.Contains(buf[:end], doneMarker) || bytes.Contains(buf[:end], []byte("event: message_stop\n")) { // OpenAI's or Anthropic's end of stream
+			if bytes.Contains(buf[:end], endMarker[api]) {
 				done = true
+			}
+			if bytes.Contains(buf[:end], errorMarker[api]) {
+				// The upstream ended the stream with its own error event,
+				// in the client's schema: pass it on, add nothing.
+				done = true
+				res.Err = apierr.New(apierr.UpstreamUnavailable, "the upstream reported an error mid-stream")
 			}
 			chunk := buf[:end]
 			if meter != nil {
@@ -242,7 +248,13 @@ func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time
 	}
 }
 
-var doneMarker = []byte("data: [DONE]")
+// endMarker and errorMarker are how each API's stream ends: OpenAI with
+// data: [DONE] (or an error object), Anthropic with message_stop (or an
+// error event).
+var (
+	endMarker   = [...][]byte{APIOpenAI: []byte("data: [DONE]"), APIAnthropic: []byte("event: message_stop")}
+	errorMarker = [...][]byte{APIOpenAI: []byte(`data: {"error"`), APIAnthropic: []byte("event: error")}
+)
 
 // meterEvents passes each complete event in b through the meter and
 // appends what the client receives to out.

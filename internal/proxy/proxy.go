@@ -521,7 +521,27 @@ func failure(model string, attempts []Attempt) *apierr.Error {
 	case all(Timeout):
 		return apierr.Wrap(apierr.UpstreamTimeout, cause, "the upstream did not answer in time for model \""+model+"\" ("+b.String()+")")
 	}
-	return apierr.Wrap(apierr.UpstreamUnavailable, cause, "all upstreams failed for model \""+model+"\" ("+b.String()+")")
+	e := apierr.Wrap(apierr.UpstreamUnavailable, cause, "all upstreams failed for model \""+model+"\" ("+b.String()+")")
+	if allStatus(attempts, 529) {
+		e.Code = apierr.CodeOverloaded
+	}
+	return e
+}
+
+// allStatus reports whether every attempt that reached an upstream got
+// this status.
+func allStatus(attempts []Attempt, status int) bool {
+	seen := false
+	for i := range attempts {
+		switch {
+		case attempts[i].Outcome == Refused:
+		case attempts[i].Status != status:
+			return false
+		default:
+			seen = true
+		}
+	}
+	return seen
 }
 
 func minRetryAfter(attempts []Attempt) string {

@@ -218,7 +218,7 @@ func TestStreamEventsFlushedWhole(t *testing.T) {
 	}()
 	rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
 	res := &Result{}
-	err := (&Engine{}).copyStream(rec, pr, time.Second, testSchema{}, nil, res)
+	err := (&Engine{}).copyStream(rec, pr, time.Second, APIOpenAI, testSchema{}, nil, res)
 	if err != nil {
 		t.Fatalf("copyStream: %v", err)
 	}
@@ -236,7 +236,7 @@ func TestStreamCutEndsWithErrorEvent(t *testing.T) {
 	body := io.NopCloser(io.MultiReader(strings.NewReader("data: {\"a\":1}\n\ndata: {\"half"), errReader{}))
 	rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
 	res := &Result{}
-	err := (&Engine{}).copyStream(rec, body, time.Second, testSchema{}, nil, res)
+	err := (&Engine{}).copyStream(rec, body, time.Second, APIOpenAI, testSchema{}, nil, res)
 	if err == nil {
 		t.Fatal("copyStream returned nil for a cut stream")
 	}
@@ -252,7 +252,7 @@ func TestStreamEOFWithoutDoneIsCut(t *testing.T) {
 	body := io.NopCloser(strings.NewReader("data: {\"a\":1}\n\n"))
 	rec := httptest.NewRecorder()
 	res := &Result{}
-	if err := (&Engine{}).copyStream(rec, body, time.Second, testSchema{}, nil, res); err == nil {
+	if err := (&Engine{}).copyStream(rec, body, time.Second, APIOpenAI, testSchema{}, nil, res); err == nil {
 		t.Fatal("a stream that ends without [DONE] was taken as complete")
 	}
 }
@@ -338,7 +338,7 @@ func TestStreamMeterSeesEachEventAndMayDropIt(t *testing.T) {
 	body := io.NopCloser(strings.NewReader("data: 1\n\ndata: drop\n\ndata: 2\r\n\r\ndata: [DONE]\n\n"))
 	rec := httptest.NewRecorder()
 	m := &dropMeter{}
-	if err := (&Engine{}).copyStream(rec, body, time.Second, testSchema{}, m, &Result{}); err != nil {
+	if err := (&Engine{}).copyStream(rec, body, time.Second, APIOpenAI, testSchema{}, m, &Result{}); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"data: 1\n\n", "data: drop\n\n", "data: 2\r\n\r\n", "data: [DONE]\n\n"}; strings.Join(m.events, "|") != strings.Join(want, "|") {
@@ -473,5 +473,33 @@ func TestGate(t *testing.T) {
 	}
 	if got, want := rec.Header().Get("X-Multipolar-Route"), "holder=candidate(first_refusal:deal);holder=refused:capacity_exhausted;b=server_error(500);c=served"; got != want {
 		t.Errorf("x-multipolar-route = %q, want %q", got, want)
+	}
+}
+
+func TestStreamEndsByAPI(t *testing.T) {
+	tests := []struct {
+		name, body string
+		api        API
+		wantErr    bool
+		wantCut    bool
+	}{
+		{"openai done", "data: {}\n\ndata: [DONE]\n\n", APIOpenAI, false, false},
+		{"anthropic message_stop", "event: message_start\ndata: {}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", APIAnthropic, false, false},
+		{"anthropic without message_stop is cut", "event: message_start\ndata: {}\n\n", APIAnthropic, true, true},
+		{"anthropic error event ends it", "event: message_start\ndata: {}\n\nevent: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"x\"}}\n\n", APIAnthropic, false, false},
+		{"openai error object ends it", "data: {}\n\ndata: {\"error\":{\"message\":\"x\",\"type\":\"server_error\"}}\n\n", APIOpenAI, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			res := &Result{}
+			err := (&Engine{}).copyStream(rec, io.NopCloser(strings.NewReader(tc.body)), time.Second, tc.api, testSchema{}, nil, res)
+			if (err != nil) != tc.wantErr {
+				t.Errorf("copyStream error = %v, want error %v", err, tc.wantErr)
+			}
+			if cut := strings.Contains(rec.Body.String(), `"error":"cut"`); cut != tc.wantCut {
+				t.Errorf("gateway's own cut event present = %v, want %v; body %q", cut, tc.wantCut, rec.Body.String())
+			}
+		})
 	}
 }

@@ -11,7 +11,7 @@ import (
 // CodeOverloaded is the apierr.Error Code that renders as Anthropic's 529
 // overloaded_error. The kind stays UpstreamUnavailable, so other ingresses
 // render it as their 502; only this schema has a status for "overloaded".
-const CodeOverloaded = "overloaded_error"
+const CodeOverloaded = apierr.CodeOverloaded
 
 // StatusOverloaded is Anthropic's non-standard HTTP status for overload.
 const StatusOverloaded = 529

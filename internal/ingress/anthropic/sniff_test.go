@@ -15,7 +15,7 @@ func TestSniff(t *testing.T) {
 		name, body string
 		want       Sniffed
 	}{
-		{"plain", `{"model":"claude-sonnet-4-5","max_tokens":1,"messages":[]}`, Sniffed{Model: "claude-sonnet-4-5", ModelStart: 9, ModelEnd: 28}},
+		{"plain", `{"model":"claude-sonnet-4-5","max_tokens":1,"messages":[]}`, Sniffed{Model: "claude-sonnet-4-5", ModelStart: 9, ModelEnd: 28, MaxTokens: 1}},
 		{"stream", `{"messages":[{"role":"user","content":"{\"model\":\"x\"}"}],"stream":true,"model":"m"}`, Sniffed{Model: "m", Stream: true, ModelStart: 82, ModelEnd: 85}},
 		{"escaped", `{"mod\u0065l":"a\u002db"}`, Sniffed{Model: "a-b", ModelStart: 14, ModelEnd: 24}},
 		{"nested ignored", `{"metadata":{"model":"no"},"model":"yes","stream":false}`, Sniffed{Model: "yes", ModelStart: 35, ModelEnd: 40}},

@@ -70,7 +70,7 @@ func (p *Provider) NewChatRequest(ctx context.Context, r *llm.Request) (*http.Re
 // returns an error wrapping ErrUnsupported there.
 func (p *Provider) CountTokens(ctx context.Context, r *llm.Request) (*http.Request, error) {
 	if p.vertex {
-		return nil, fmt.Errorf("provider %q: count_tokens on Vertex AI: %w", p.name, ErrUnsupported)
+		return nil, apierr.New(apierr.BadRequest, "provider %q (Claude on Vertex AI) does not count tokens", p.name).WithCode("unsupported_feature")
 	}
 	w, err := p.encode(r)
 	if err != nil {

@@ -211,8 +211,9 @@ func TestFakeVertex(t *testing.T) {
 			t.Errorf("request %d = %s %v, want %s with bearer", i, r.Path, r.Header, want)
 		}
 	}
-	if _, err := p.CountTokens(t.Context(), chatRequest(false)); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("CountTokens on Vertex = %v, want ErrUnsupported", err)
+	var ae *apierr.Error
+	if _, err := p.CountTokens(t.Context(), chatRequest(false)); !errors.As(err, &ae) || ae.Kind != apierr.BadRequest {
+		t.Errorf("CountTokens on Vertex = %v, want a BadRequest the engine passes over", err)
 	}
 }
 
