@@ -62,7 +62,9 @@ type Routing struct {
 	// Retries are extra rounds over a model's candidates after every one
 	// failed retryably (429, 5xx, connection errors, timeouts), with
 	// exponential backoff and jitter, never sooner than an upstream's
-	// Retry-After, within timeouts.request. Default 1; 0 disables.
+	// Retry-After, within timeouts.request. Default 0: failover across the
+	// route is immediate, and the official SDKs already retry on their own,
+	// so a gateway that also retried would multiply the waits.
 	Retries *int `yaml:"retries"`
 	// BackoffBase and BackoffMax shape the backoff. Defaults 250ms and 5s.
 	BackoffBase Duration `yaml:"backoff_base"`
@@ -169,7 +171,7 @@ func (v *validator) globs(p string, globs []string) {
 // RetryRounds is routing.retries with its default.
 func (r Routing) RetryRounds() int {
 	if r.Retries == nil {
-		return 1
+		return 0
 	}
 	return *r.Retries
 }

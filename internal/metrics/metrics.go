@@ -29,6 +29,7 @@ type Metrics struct {
 	budgetRefusals *prometheus.CounterVec
 	softBudgets    *prometheus.CounterVec
 	rateLimited    *prometheus.CounterVec
+	frCall         *prometheus.CounterVec
 }
 
 // New registers the collectors, plus Go runtime and process collectors.
@@ -88,7 +89,11 @@ func New() *Metrics {
 		Name: "multipolar_rate_limited_total",
 		Help: "Requests refused by a rate limit, by limit.",
 	}, []string{"limit"})
-	reg.MustRegister(m.ledgerRecords, m.ledgerCommit, m.unpriced, m.budgetRefusals, m.softBudgets, m.rateLimited)
+	m.frCall = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "multipolar_first_refusal_call_refusals_total",
+		Help: "Times a first-refusal holder, offered the request first, refused it at call time (capacity, circuit, 429, 5xx, timeout), by agreement and reason.",
+	}, []string{"agreement", "reason"})
+	reg.MustRegister(m.ledgerRecords, m.ledgerCommit, m.unpriced, m.budgetRefusals, m.softBudgets, m.rateLimited, m.frCall)
 	reg.MustRegister(m.requests, m.duration, m.attempts, m.attemptSeconds, m.streams, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -156,5 +161,45 @@ func (m *Metrics) SoftBudgetExceeded(name string) { m.softBudgets.WithLabelValue
 
 // RateLimited counts a refusal by a rate limit.
 func (m *Metrics) RateLimited(limit string) { m.rateLimited.WithLabelValues(limit).Inc() }
+
+// FirstRefusalCallRefusal counts a holder refusing at call time.
+func (m *Metrics) FirstRefusalCallRefusal(agreement, reason string) {
+	m.frCall.WithLabelValues(agreement, reason).Inc()
+}
+
+// AgreementStat is one first-refusal agreement's decision counters.
+type AgreementStat struct {
+	Agreement, Holder string
+	Offers            uint64
+	Refusals          map[string]uint64
+}
+
+// WatchFirstRefusal exports routing's first-refusal decision counters,
+// read at scrape time: multipolar_first_refusal_offers_total{agreement,holder}
+// and multipolar_first_refusal_refusals_total{agreement,holder,reason}.
+func (m *Metrics) WatchFirstRefusal(read func() []AgreementStat) {
+	m.Registry.MustRegister(firstRefusalCollector{read: read})
+}
+
+var (
+	frOffersDesc   = prometheus.NewDesc("multipolar_first_refusal_offers_total", "Routing decisions in which a first-refusal holder was offered the request first.", []string{"agreement", "holder"}, nil)
+	frRefusalsDesc = prometheus.NewDesc("multipolar_first_refusal_refusals_total", "Routing decisions in which a first-refusal holder was passed over, by reason.", []string{"agreement", "holder", "reason"}, nil)
+)
+
+type firstRefusalCollector struct{ read func() []AgreementStat }
+
+func (c firstRefusalCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- frOffersDesc
+	ch <- frRefusalsDesc
+}
+
+func (c firstRefusalCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, a := range c.read() {
+		ch <- prometheus.MustNewConstMetric(frOffersDesc, prometheus.CounterValue, float64(a.Offers), a.Agreement, a.Holder)
+		for reason, n := range a.Refusals {
+			ch <- prometheus.MustNewConstMetric(frRefusalsDesc, prometheus.CounterValue, float64(n), a.Agreement, a.Holder, reason)
+		}
+	}
+}
 
 var _ proxy.Observer = (*Metrics)(nil)

@@ -71,6 +71,9 @@ type Call struct {
 	Decode func(body []byte) (*llm.Request, error)
 	// Gate, when set, admits each attempt and learns its outcome.
 	Gate Gate
+	// Retry bounds extra rounds over the targets; the zero value retries
+	// nothing.
+	Retry Retry
 	// RouteHeader starts the x-multipolar-route header: the routing
 	// decision (refusals, candidates); the engine appends every attempt.
 	RouteHeader []byte
@@ -187,8 +190,6 @@ func (r *Result) setUsage(u llm.Usage, reported bool) {
 // Engine forwards requests. It is safe for concurrent use.
 type Engine struct {
 	Observer Observer
-	// Retry bounds retry rounds; the zero value retries nothing.
-	Retry Retry
 }
 
 var (
@@ -229,7 +230,7 @@ type forwardState struct {
 }
 
 // Forward offers the call to each target in order, and again for up to
-// e.Retry.Rounds more rounds while every failure is retryable and the
+// call.Retry.Rounds more rounds while every failure is retryable and the
 // request's deadline allows, and writes the answer, or an error in the
 // client's schema, to w. res is filled in; it must be fresh.
 func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, call *Call, targets []Target, res *Result) {
@@ -245,10 +246,10 @@ func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, call *Call,
 				break // the deadline: no time for another target
 			}
 		}
-		if round >= e.Retry.Rounds || ctx.Err() != nil || !retryable(res.Attempts[first:]) {
+		if round >= call.Retry.Rounds || ctx.Err() != nil || !retryable(res.Attempts[first:]) {
 			break
 		}
-		wait := e.Retry.Backoff(round+1, maxRetryAfter(res.Attempts[first:]))
+		wait := call.Retry.Backoff(round+1, maxRetryAfter(res.Attempts[first:]))
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			break // the wait would outlast the request
 		}

@@ -397,13 +397,14 @@ func TestRetryRounds(t *testing.T) {
 	up := httptest.NewServer(flaky(2))
 	defer up.Close()
 	var waits []time.Duration
-	e := &Engine{Retry: Retry{Rounds: 2, Backoff: func(n int, ra time.Duration) time.Duration {
+	call := newCall(`{}`)
+	call.Retry = Retry{Rounds: 2, Backoff: func(n int, ra time.Duration) time.Duration {
 		waits = append(waits, ra)
 		return time.Millisecond
-	}}}
+	}}
 	rec := httptest.NewRecorder()
 	res := &Result{}
-	e.Forward(context.Background(), rec, newCall(`{}`), []Target{target("a", up.URL, 0)}, res)
+	(&Engine{}).Forward(context.Background(), rec, call, []Target{target("a", up.URL, 0)}, res)
 	if rec.Code != 200 || len(res.Attempts) != 3 {
 		t.Fatalf("status %d after %d attempts; want 200 after 3", rec.Code, len(res.Attempts))
 	}
@@ -418,13 +419,14 @@ func TestRetryRounds(t *testing.T) {
 func TestRetryStopsAtDeadline(t *testing.T) {
 	up := httptest.NewServer(flaky(100))
 	defer up.Close()
-	e := &Engine{Retry: Retry{Rounds: 5, Backoff: func(int, time.Duration) time.Duration { return time.Hour }}}
+	call := newCall(`{}`)
+	call.Retry = Retry{Rounds: 5, Backoff: func(int, time.Duration) time.Duration { return time.Hour }}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	rec := httptest.NewRecorder()
 	res := &Result{}
 	start := time.Now()
-	e.Forward(ctx, rec, newCall(`{}`), []Target{target("a", up.URL, 0)}, res)
+	(&Engine{}).Forward(ctx, rec, call, []Target{target("a", up.URL, 0)}, res)
 	if rec.Code != 429 || len(res.Attempts) != 1 || time.Since(start) > 2*time.Second {
 		t.Errorf("status %d, %d attempts, %v: a wait longer than the deadline must not be taken", rec.Code, len(res.Attempts), time.Since(start))
 	}
@@ -434,9 +436,10 @@ func TestNoRetryWhenNotRetryable(t *testing.T) {
 	up := httptest.NewServer(status(401, ""))
 	defer up.Close()
 	calls := 0
-	e := &Engine{Retry: Retry{Rounds: 3, Backoff: func(int, time.Duration) time.Duration { calls++; return 0 }}}
+	call := newCall(`{}`)
+	call.Retry = Retry{Rounds: 3, Backoff: func(int, time.Duration) time.Duration { calls++; return 0 }}
 	rec := httptest.NewRecorder()
-	e.Forward(context.Background(), rec, newCall(`{}`), []Target{target("a", up.URL, 0)}, &Result{})
+	(&Engine{}).Forward(context.Background(), rec, call, []Target{target("a", up.URL, 0)}, &Result{})
 	if calls != 0 {
 		t.Errorf("a round of credential refusals was retried %d times", calls)
 	}

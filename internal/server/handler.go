@@ -50,6 +50,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("POST /admin/reload", s.admin(s.handleReload))
 	mux.HandleFunc("GET /admin/usage", s.admin(s.handleUsage))
+	mux.HandleFunc("POST /admin/route/explain", s.admin(s.handleExplain))
 	if s.keyStore != nil {
 		keys := &admin.Handler{Store: s.keyStore, Validate: s.validateAdminKey, Logger: s.log,
 			OnChange: func() { s.snap.Load().dynamic.forget() }}
@@ -334,12 +335,18 @@ func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r
 	}
 	// From here on the request is the key's: it is accounted, refused or not.
 	st.key, st.model, st.raw = key, m, raw
+	rt := routingPool.Get().(*routing)
+	defer routingPool.Put(rt)
+	if e := s.plan(snap, m, &raw, rl.workload, rt); e != nil {
+		return e
+	}
 	if in.op != llm.OpCountTokens {
 		if st.reservation, e = s.admit(ctx, w, snap, key, m, &st.raw, rl.id, now); e != nil {
 			return e
 		}
 	}
-	call := proxy.Call{Raw: raw, API: in.api, Ingress: enc, Decode: in.decode, HoldEnd: s.syncLedger}
+	call := proxy.Call{Raw: raw, API: in.api, Ingress: enc, Decode: in.decode, HoldEnd: s.syncLedger,
+		Gate: &rt.gate, RouteHeader: rt.header, Retry: snap.retry}
 	if in.api == proxy.APIAnthropic {
 		if beta := r.Header.Get("Anthropic-Beta"); beta != "" {
 			ctx = provanthropic.ContextWithBeta(ctx, beta)
@@ -347,7 +354,7 @@ func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r
 	}
 	ctx, cancel := context.WithTimeout(ctx, snap.reqTimeout)
 	defer cancel()
-	s.engine.Forward(ctx, w, &call, m.targets, res)
+	s.engine.Forward(ctx, w, &call, rt.targets, res)
 	return nil
 }
 

@@ -89,7 +89,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.keyStore, _ = s.store.(admin.KeyStore) // nil with ledger driver none
-	snap, err := buildSnapshot(opts.Config, s.keyStore)
+	snap, err := buildSnapshot(opts.Config, s.keyStore, nil)
 	if err == nil {
 		s.writer, err = newWriter(opts.Config.Ledger, s.store, s.metrics, log)
 	}
@@ -100,6 +100,18 @@ func New(opts Options) (*Server, error) {
 	}
 	s.snap.Store(snap)
 	s.syncLedger = opts.Config.Ledger.Durability == "sync"
+	s.metrics.WatchFirstRefusal(func() []metrics.AgreementStat {
+		st := s.snap.Load().router.Stats()
+		out := make([]metrics.AgreementStat, 0, len(st.Agreements))
+		for _, a := range st.Agreements {
+			as := metrics.AgreementStat{Agreement: a.Name, Holder: a.Holder, Offers: a.Offers, Refusals: map[string]uint64{}}
+			for r, n := range a.Refusals {
+				as.Refusals[r.String()] = n
+			}
+			out = append(out, as)
+		}
+		return out
+	})
 	var rb [6]byte
 	_, _ = crand.Read(rb[:])
 	s.idPrefix = "req_" + hex.EncodeToString(rb[:])
@@ -121,7 +133,7 @@ func (s *Server) Reload() (*config.Config, error) {
 	cfg, err := s.load()
 	if err == nil {
 		var snap *snapshot
-		if snap, err = buildSnapshot(cfg, s.keyStore); err == nil {
+		if snap, err = buildSnapshot(cfg, s.keyStore, s.snap.Load().router); err == nil {
 			old := s.snap.Swap(snap)
 			old.close()
 			if old.cfg.Listen != cfg.Listen {

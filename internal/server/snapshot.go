@@ -26,6 +26,7 @@ import (
 	provopenai "github.com/multipolar/multipolar/internal/provider/openai"
 	"github.com/multipolar/multipolar/internal/proxy"
 	"github.com/multipolar/multipolar/internal/ratelimit"
+	"github.com/multipolar/multipolar/internal/route"
 )
 
 // snapshot is everything the request path needs from one configuration,
@@ -45,6 +46,11 @@ type snapshot struct {
 	modelNames []string
 	// dynamic resolves keys created through the admin API.
 	dynamic *dynamicKeys
+	// router decides where each request goes; providerTargets are the
+	// providers' targets in configuration order (route's ProviderIndex).
+	router          *route.Router
+	providerTargets []proxy.Target
+	retry           proxy.Retry
 }
 
 type keyEntry struct {
@@ -222,7 +228,7 @@ func hashSecret(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }
 
 // buildSnapshot compiles cfg; keys, when not nil, holds the keys created
 // through the admin API.
-func buildSnapshot(cfg *config.Config, keys admin.KeyStore) (*snapshot, error) {
+func buildSnapshot(cfg *config.Config, keys admin.KeyStore, prev *route.Router) (*snapshot, error) {
 	s := &snapshot{
 		cfg:          cfg,
 		keys:         make(map[[sha256.Size]byte]*keyEntry, len(cfg.Keys)),
@@ -254,6 +260,8 @@ func buildSnapshot(cfg *config.Config, keys admin.KeyStore) (*snapshot, error) {
 		tr := newTransport(p.Timeouts)
 		s.transports = append(s.transports, tr)
 		providers[p.Name] = built{adapter: ad, transport: tr, idle: p.Timeouts.StreamIdle.D()}
+		s.providerTargets = append(s.providerTargets, proxy.Target{Name: p.Name, Upstream: ad.up, API: ad.api, Chat: ad.chat,
+			Transport: tr, StreamIdle: p.Timeouts.StreamIdle.D()})
 	}
 	for i := range cfg.Models {
 		m := &cfg.Models[i]
@@ -287,6 +295,10 @@ func buildSnapshot(cfg *config.Config, keys admin.KeyStore) (*snapshot, error) {
 		s.keys[ke.hash] = ke
 	}
 	s.dynamic = &dynamicKeys{store: keys, snap: s, cache: make(map[[sha256.Size]byte]cachedKey)}
+	if s.router, err = buildRouter(cfg, s.catalog, prev); err != nil {
+		return nil, fmt.Errorf("routing: %w", err)
+	}
+	s.retry = retryPolicy(cfg.Routing)
 	return s, nil
 }
 

@@ -1,0 +1,292 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/multipolar/multipolar/internal/apierr"
+	"github.com/multipolar/multipolar/internal/config"
+	"github.com/multipolar/multipolar/internal/llm"
+	"github.com/multipolar/multipolar/internal/pricing"
+	"github.com/multipolar/multipolar/internal/proxy"
+	"github.com/multipolar/multipolar/internal/route"
+)
+
+// buildRouter compiles the configuration's routing: tiers, first-refusal
+// agreements, workload policies, provider regions, capabilities, capacity
+// and prices (in force now, for the cheapest strategy and price caps).
+// prev, the router being replaced, hands over health and counters.
+func buildRouter(cfg *config.Config, catalog *pricing.Catalog, prev *route.Router) (*route.Router, error) {
+	now := time.Now()
+	spec := route.Spec{Previous: prev, Health: route.HealthSpec{
+		ConsecutiveFailures: cfg.Routing.Breaker.ConsecutiveFailures,
+		ErrorRate:           cfg.Routing.Breaker.ErrorRate,
+		MinRequests:         cfg.Routing.Breaker.MinRequests,
+		Window:              cfg.Routing.Breaker.Window.D(),
+		Cooldown:            cfg.Routing.Breaker.Cooldown.D(),
+	}}
+	upstreamModels := map[string]map[string]string{} // provider -> upstream model -> family
+	for i := range cfg.Models {
+		m := &cfg.Models[i]
+		ms := route.ModelSpec{Name: m.Name, Family: m.Family}
+		for _, r := range m.Routes {
+			tier := route.TierSpec{Strategy: r.Strategy}
+			members := r.Members
+			if len(members) == 0 {
+				members = []config.Route{r}
+			}
+			for _, mr := range members {
+				tier.Members = append(tier.Members, route.MemberSpec{Provider: mr.Provider, Model: mr.Model, Weight: mr.Weight})
+				if mr.Family != "" {
+					um := mr.Model
+					if um == "" {
+						um = m.Name
+					}
+					if upstreamModels[mr.Provider] == nil {
+						upstreamModels[mr.Provider] = map[string]string{}
+					}
+					upstreamModels[mr.Provider][um] = mr.Family
+				}
+			}
+			ms.Tiers = append(ms.Tiers, tier)
+		}
+		spec.Models = append(spec.Models, ms)
+	}
+	for i := range cfg.Providers {
+		p := &cfg.Providers[i]
+		caps := p.Capabilities
+		if len(caps) == 0 {
+			caps = []string{"tools", "vision", "json"} // omitted means all
+		}
+		ps := route.ProviderSpec{Name: p.Name, Region: p.Region, Capabilities: caps, Serves: p.Serves,
+			Families: upstreamModels[p.Name], Capacity: route.Capacity{RPM: p.Capacity.RPM, TPM: p.Capacity.TPM},
+			Prices: map[string]route.Price{}}
+		spec.Providers = append(spec.Providers, ps)
+	}
+	// Prices by upstream model, for every (provider, model) a route names.
+	for i := range cfg.Models {
+		m := &cfg.Models[i]
+		for _, r := range m.Routes {
+			members := r.Members
+			if len(members) == 0 {
+				members = []config.Route{r}
+			}
+			for _, mr := range members {
+				um := mr.Model
+				if um == "" {
+					um = m.Name
+				}
+				p, ok := catalog.Lookup(mr.Provider, um, now)
+				if !ok {
+					p, ok = catalog.Lookup(mr.Provider, m.Name, now)
+				}
+				if !ok {
+					continue
+				}
+				in, _ := ceilMicros(p.Input)
+				out, _ := ceilMicros(p.Output)
+				for j := range spec.Providers {
+					if spec.Providers[j].Name == mr.Provider {
+						spec.Providers[j].Prices[um] = route.Price{Input: in, Output: out}
+					}
+				}
+			}
+		}
+	}
+	for _, a := range cfg.Agreements {
+		if a.Type != "first_refusal" {
+			continue
+		}
+		spec.Agreements = append(spec.Agreements, route.FirstRefusalSpec{Name: a.Name, Holder: a.Holder,
+			Scope: route.Scope{Models: a.Scope.Models, Workloads: a.Scope.Workloads}, From: a.From.Time, Until: a.UntilTime()})
+	}
+	for _, p := range cfg.Policies {
+		ps := route.PolicySpec{Workload: p.Workload, Models: p.Models, Providers: p.Providers, Require: p.Require,
+			Regions: p.Regions, AllowFamilyFallback: p.AllowFamilyFallback, Fallback: p.Fallback}
+		if p.MaxPricePerMTok != "" {
+			m, err := pricing.ParseMoney(string(p.MaxPricePerMTok))
+			if err != nil {
+				return nil, fmt.Errorf("policy %s: %w", p.Workload, err)
+			}
+			ps.MaxPricePerMTok, _ = ceilMicros(m)
+		}
+		spec.Policies = append(spec.Policies, ps)
+	}
+	return route.New(spec)
+}
+
+// retryPolicy is the engine's retry rounds from routing's settings.
+func retryPolicy(r config.Routing) proxy.Retry {
+	base, maxWait := r.BackoffBase.D(), r.BackoffMax.D()
+	if base <= 0 {
+		base = 250 * time.Millisecond
+	}
+	if maxWait <= 0 {
+		maxWait = 5 * time.Second
+	}
+	return proxy.Retry{Rounds: r.RetryRounds(), Backoff: func(n int, retryAfter time.Duration) time.Duration {
+		return route.Backoff(n, retryAfter, base, maxWait, rand.Float64)
+	}}
+}
+
+// routing is one request's routing state, pooled: the plan, the targets
+// built from it and the gate the engine consults per attempt.
+type routing struct {
+	plan    route.Plan
+	targets []proxy.Target
+	header  []byte
+	gate    routeGate
+}
+
+var routingPool = sync.Pool{New: func() any { return new(routing) }}
+
+// routeGate admits each attempt through the router (capacity, breakers,
+// cool-down) and reports its outcome back (health, latency, first-refusal
+// refusals at call time).
+type routeGate struct {
+	router *route.Router
+	plan   *route.Plan
+	tokens int64
+	m      routeMetrics
+}
+
+// routeMetrics counts a first-refusal holder passed over at call time.
+type routeMetrics interface {
+	FirstRefusalCallRefusal(agreement, reason string)
+}
+
+func (g *routeGate) Begin(i int, t *proxy.Target) string {
+	r := g.router.Begin(t.Name, t.Model, g.tokens, time.Now())
+	if r == route.Admitted {
+		return ""
+	}
+	if a := g.plan.Candidates[i].FirstRefusal; a != "" {
+		g.m.FirstRefusalCallRefusal(a, r.String())
+	}
+	return r.String()
+}
+
+func (g *routeGate) End(i int, t *proxy.Target, a *proxy.Attempt) {
+	g.router.End(t.Name, t.Model)
+	var o route.Outcome
+	switch a.Outcome {
+	case proxy.Served:
+		o = route.Success
+	case proxy.RateLimited:
+		o = route.RateLimited
+	case proxy.ServerError, proxy.AuthRejected:
+		o = route.ServerError
+	case proxy.Timeout:
+		o = route.Timeout
+	case proxy.ConnectError:
+		o = route.ConnectError
+	default:
+		return // canceled or unsupported: nothing about the upstream
+	}
+	ra, _ := strconv.Atoi(a.RetryAfter)
+	g.router.Observe(t.Name, t.Model, o, a.Duration, time.Duration(ra)*time.Second, time.Now())
+	if ag := g.plan.Candidates[i].FirstRefusal; ag != "" && o != route.Success {
+		g.m.FirstRefusalCallRefusal(ag, a.Outcome.String())
+	}
+}
+
+// needsOf guesses, without decoding, the capabilities a raw request uses.
+// A key written as "tools" can only be a JSON key or that exact string: in
+// message text its quotes would be escaped.
+func needsOf(body []byte) route.Caps {
+	var c route.Caps
+	if bytes.Contains(body, []byte(`"tools"`)) {
+		c |= route.CapTools
+	}
+	if bytes.Contains(body, []byte(`"image_url"`)) || bytes.Contains(body, []byte(`"type":"image"`)) || bytes.Contains(body, []byte(`"type": "image"`)) {
+		c |= route.CapVision
+	}
+	if bytes.Contains(body, []byte(`"json_schema"`)) || bytes.Contains(body, []byte(`"json_object"`)) {
+		c |= route.CapJSON
+	}
+	return c
+}
+
+// plan routes one request: it fills rt with the ordered targets and the
+// gate, or returns the client's error when no provider may take it.
+func (s *Server) plan(snap *snapshot, m *modelEntry, raw *llm.RawRequest, workload string, rt *routing) *apierr.Error {
+	out := raw.MaxTokens
+	if out <= 0 {
+		out = int64(m.maxOutput)
+	}
+	req := route.Request{Model: raw.Model, Workload: workload, Needs: needsOf(raw.Body),
+		EstTokens: int64(len(raw.Body))/4 + out, EstOutputTokens: out}
+	err := snap.router.Plan(&req, &rt.plan)
+	var re *route.Error
+	if errors.As(err, &re) {
+		return routeError(re)
+	}
+	if err != nil {
+		return apierr.Wrap(apierr.Internal, err, "routing failed")
+	}
+	rt.targets = rt.targets[:0]
+	for _, c := range rt.plan.Candidates {
+		t := snap.providerTargets[c.ProviderIndex]
+		t.Model = c.Model
+		rt.targets = append(rt.targets, t)
+	}
+	rt.header = rt.plan.AppendHeader(rt.header[:0])
+	rt.gate = routeGate{router: snap.router, plan: &rt.plan, tokens: req.EstTokens, m: s.metrics}
+	return nil
+}
+
+// routeError renders a routing refusal with the status its route.Error
+// documents.
+func routeError(re *route.Error) *apierr.Error {
+	switch {
+	case re.Reason == route.UnknownModel:
+		return apierr.New(apierr.NotFound, "%s", re.Error()).WithParam("model")
+	case re.Temporary():
+		return apierr.New(apierr.UpstreamUnavailable, "%s", re.Error()).WithCode("no_capacity")
+	case re.Reason == route.MissingCapability && re.Policy == "":
+		return apierr.New(apierr.BadRequest, "%s", re.Error()).WithCode("unsupported_feature")
+	}
+	return apierr.New(apierr.Forbidden, "%s", re.Error()).WithCode("policy_" + re.Constraint)
+}
+
+// handleExplain answers POST /admin/route/explain: the request body and
+// headers a client would send, and the ordered candidates with every
+// refusal and its reason, without calling any upstream.
+func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) {
+	snap := s.snap.Load()
+	body, e := readBody(w, r, snap.maxBody)
+	if e == nil {
+		var raw llm.RawRequest
+		if raw, _, e = sniffForExplain(body); e == nil {
+			workload := r.Header.Get(workloadHeader)
+			m := snap.models[raw.Model]
+			out := raw.MaxTokens
+			if out <= 0 && m != nil {
+				out = int64(m.maxOutput)
+			}
+			x := snap.router.Explain(&route.Request{Model: raw.Model, Workload: workload, Needs: needsOf(body),
+				EstTokens: int64(len(body))/4 + out, EstOutputTokens: out})
+			b, _ := json.Marshal(x)
+			w.Header()["Content-Type"] = headerJSON
+			_, _ = w.Write(append(b, '\n'))
+			return
+		}
+	}
+	writeAdminJSON(w, e.Kind.Status(), map[string]any{"error": map[string]string{"message": e.Message}})
+}
+
+// sniffForExplain reads the model from an OpenAI- or Anthropic-shaped body.
+func sniffForExplain(body []byte) (llm.RawRequest, proxy.Ingress, *apierr.Error) {
+	raw, enc, err := sniffOpenAI(llm.OpChat, body)
+	if err != nil {
+		return raw, nil, apierr.From(err)
+	}
+	return raw, enc, nil
+}
