@@ -155,6 +155,7 @@ type routeGate struct {
 	plan   *route.Plan
 	tokens int64
 	m      routeMetrics
+	now    func() time.Time
 }
 
 // routeMetrics counts a first-refusal holder passed over at call time.
@@ -163,7 +164,7 @@ type routeMetrics interface {
 }
 
 func (g *routeGate) Begin(i int, t *proxy.Target) string {
-	r := g.router.Begin(t.Name, t.Model, g.tokens, time.Now())
+	r := g.router.Begin(t.Name, t.Model, g.tokens, g.now())
 	if r == route.Admitted {
 		return ""
 	}
@@ -191,7 +192,7 @@ func (g *routeGate) End(i int, t *proxy.Target, a *proxy.Attempt) {
 		return // canceled or unsupported: nothing about the upstream
 	}
 	ra, _ := strconv.Atoi(a.RetryAfter)
-	g.router.Observe(t.Name, t.Model, o, a.Duration, time.Duration(ra)*time.Second, time.Now())
+	g.router.Observe(t.Name, t.Model, o, a.Duration, time.Duration(ra)*time.Second, g.now())
 	if ag := g.plan.Candidates[i].FirstRefusal; ag != "" && o != route.Success {
 		g.m.FirstRefusalCallRefusal(ag, a.Outcome.String())
 	}
@@ -222,7 +223,7 @@ func (s *Server) plan(snap *snapshot, m *modelEntry, raw *llm.RawRequest, worklo
 		out = int64(m.maxOutput)
 	}
 	req := route.Request{Model: raw.Model, Workload: workload, Needs: needsOf(raw.Body),
-		EstTokens: int64(len(raw.Body))/4 + out, EstOutputTokens: out}
+		EstTokens: int64(len(raw.Body))/4 + out, EstOutputTokens: out, Now: s.now()}
 	err := snap.router.Plan(&req, &rt.plan)
 	var re *route.Error
 	if errors.As(err, &re) {
@@ -238,7 +239,7 @@ func (s *Server) plan(snap *snapshot, m *modelEntry, raw *llm.RawRequest, worklo
 		rt.targets = append(rt.targets, t)
 	}
 	rt.header = rt.plan.AppendHeader(rt.header[:0])
-	rt.gate = routeGate{router: snap.router, plan: &rt.plan, tokens: req.EstTokens, m: s.metrics}
+	rt.gate = routeGate{router: snap.router, plan: &rt.plan, tokens: req.EstTokens, m: s.metrics, now: s.now}
 	return nil
 }
 
@@ -272,7 +273,7 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) {
 				out = int64(m.maxOutput)
 			}
 			x := snap.router.Explain(&route.Request{Model: raw.Model, Workload: workload, Needs: needsOf(body),
-				EstTokens: int64(len(body))/4 + out, EstOutputTokens: out})
+				EstTokens: int64(len(body))/4 + out, EstOutputTokens: out, Now: s.now()})
 			b, _ := json.Marshal(x)
 			w.Header()["Content-Type"] = headerJSON
 			_, _ = w.Write(append(b, '\n'))

@@ -38,6 +38,9 @@ type Options struct {
 	Version string
 	// LogLevel, when not nil, is set from log.level on every reload.
 	LogLevel *slog.LevelVar
+	// Now is the clock routing decisions use (agreement windows, capacity
+	// minutes, breaker cool-downs); nil means time.Now. Tests inject it.
+	Now func() time.Time
 }
 
 // The ledger, the limits store and their drivers are opened once, from the
@@ -59,6 +62,7 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 
+	now        func() time.Time
 	store      ledgerStore
 	keyStore   admin.KeyStore
 	writer     *ledger.Writer
@@ -77,7 +81,10 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{load: opts.Load, log: log, logLevel: opts.LogLevel, metrics: metrics.New()}
+	s := &Server{load: opts.Load, log: log, logLevel: opts.LogLevel, metrics: metrics.New(), now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	s.engine.Observer = s.metrics
 	ctx := context.Background()
 	var err error
