@@ -53,7 +53,8 @@ func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, ca
 	if meter != nil {
 		res.setUsage(meter.Usage())
 	}
-	if err != nil && res.Err == nil {
+	// A client that left is the reason, whatever the copy recorded first.
+	if canceled := ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded); err != nil && (res.Err == nil || canceled) {
 		res.Err = classify(ctx, err, "the upstream connection failed mid-response")
 	}
 }
@@ -222,7 +223,9 @@ func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time
 			continue
 		}
 		// OpenAI streams end with [DONE]: an EOF before it is a cut.
-		if rerr == io.EOF && done {
+		// Once the end marker went out the answer is complete: a read error
+		// after it (the client hung up on [DONE]) changes nothing.
+		if done {
 			if held > 0 { // a final event without its blank line
 				m, _ := w.Write(buf[:held])
 				res.Bytes += int64(m)
