@@ -175,3 +175,12 @@ func (r Routing) RetryRounds() int {
 	}
 	return *r.Retries
 }
+
+// Targets are the providers a route tier names: a group's members, or the
+// tier itself.
+func (r Route) Targets() []Route {
+	if len(r.Members) > 0 {
+		return r.Members
+	}
+	return []Route{r}
+}

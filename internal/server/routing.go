@@ -38,10 +38,7 @@ func buildRouter(cfg *config.Config, catalog *pricing.Catalog, prev *route.Route
 		ms := route.ModelSpec{Name: m.Name, Family: m.Family}
 		for _, r := range m.Routes {
 			tier := route.TierSpec{Strategy: r.Strategy}
-			members := r.Members
-			if len(members) == 0 {
-				members = []config.Route{r}
-			}
+			members := r.Targets()
 			for _, mr := range members {
 				tier.Members = append(tier.Members, route.MemberSpec{Provider: mr.Provider, Model: mr.Model, Weight: mr.Weight})
 				if mr.Family != "" {
@@ -74,10 +71,7 @@ func buildRouter(cfg *config.Config, catalog *pricing.Catalog, prev *route.Route
 	for i := range cfg.Models {
 		m := &cfg.Models[i]
 		for _, r := range m.Routes {
-			members := r.Members
-			if len(members) == 0 {
-				members = []config.Route{r}
-			}
+			members := r.Targets()
 			for _, mr := range members {
 				um := mr.Model
 				if um == "" {

@@ -266,16 +266,21 @@ func buildSnapshot(cfg *config.Config, keys admin.KeyStore, prev *route.Router) 
 	for i := range cfg.Models {
 		m := &cfg.Models[i]
 		me := &modelEntry{name: m.Name, targets: make([]proxy.Target, 0, len(m.Routes)), maxOutput: m.MaxOutputTokens}
+		// Every provider the model's tiers name, groups flattened: the
+		// routes a budget reservation prices (the router orders them).
 		for j, r := range m.Routes {
-			b, ok := providers[r.Provider]
-			if !ok {
-				return nil, fmt.Errorf("models[%d].routes[%d]: unknown provider %q", i, j, r.Provider)
+			members := r.Targets()
+			for _, mr := range members {
+				b, ok := providers[mr.Provider]
+				if !ok {
+					return nil, fmt.Errorf("models[%d].routes[%d]: unknown provider %q", i, j, mr.Provider)
+				}
+				model := mr.Model
+				if model == "" {
+					model = m.Name
+				}
+				me.targets = append(me.targets, proxy.Target{Name: mr.Provider, Upstream: b.up, API: b.api, Chat: b.chat, Model: model, Transport: b.transport, StreamIdle: b.idle})
 			}
-			model := r.Model
-			if model == "" {
-				model = m.Name
-			}
-			me.targets = append(me.targets, proxy.Target{Name: r.Provider, Upstream: b.up, API: b.api, Chat: b.chat, Model: model, Transport: b.transport, StreamIdle: b.idle})
 		}
 		s.models[m.Name] = me
 	}
