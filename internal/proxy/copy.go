@@ -48,7 +48,7 @@ func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, ca
 		}
 		err = e.copyStream(w, resp.Body, t.StreamIdle, call.API, schema, meter, res)
 	} else {
-		err = copyBody(w, resp.Body, t.StreamIdle, meter, res)
+		err = copyBody(w, resp.Body, resp.ContentLength, t.StreamIdle, meter, res)
 	}
 	if meter != nil {
 		res.setUsage(meter.Usage())
@@ -108,16 +108,24 @@ func (r *idleReader) stop() {
 const meterTail = 64 << 10
 
 // copyBody copies a non-streamed body with a pooled buffer, keeping its
-// tail for the meter.
-func copyBody(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, meter UsageMeter, res *Result) error {
+// tail for the meter. The idle timer is armed only when the body did not
+// arrive with its first read: a typical answer is one read, and a timer per
+// request would be its largest cost.
+func copyBody(w http.ResponseWriter, body io.ReadCloser, length int64, idle time.Duration, meter UsageMeter, res *Result) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	var src io.Reader = body
-	if idle > 0 {
+	armed := idle <= 0
+	arm := func() {
+		armed = true
 		ir := newIdleReader(body, idle)
-		defer ir.stop()
 		src = ir
 	}
+	defer func() {
+		if ir, ok := src.(*idleReader); ok {
+			ir.stop()
+		}
+	}()
 	var tail []byte
 	if meter != nil {
 		tp := bufPool.Get().(*[]byte)
@@ -127,6 +135,9 @@ func copyBody(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, met
 	buf := *bp
 	for {
 		n, rerr := src.Read(buf)
+		if !armed && rerr == nil && (length < 0 || res.Bytes+int64(n) < length) {
+			arm() // more to come, and it may stall
+		}
 		if n > 0 {
 			if meter != nil {
 				tail = keepTail(tail, buf[:n])

@@ -431,8 +431,9 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, call *Call,
 // setRouteHeader writes x-multipolar-route: the routing decision's prefix
 // and every attempt made, as provider=outcome entries.
 func (e *Engine) setRouteHeader(w http.ResponseWriter, call *Call, res *Result) {
-	b := make([]byte, 0, len(call.RouteHeader)+24*len(res.Attempts))
-	b = append(b, call.RouteHeader...)
+	// Append in the spare capacity of the caller's (pooled) prefix buffer;
+	// call.RouteHeader's own bytes stay as they are.
+	b := call.RouteHeader
 	for i := range res.Attempts {
 		a := &res.Attempts[i]
 		if len(b) > 0 {

@@ -355,7 +355,7 @@ func TestBodyMeterGetsTheTail(t *testing.T) {
 	m := &dropMeter{}
 	// A reader that returns small pieces, so the tail spans reads.
 	r := io.NopCloser(&pieceReader{s: big, n: 777})
-	if err := copyBody(rec, r, 0, m, &Result{}); err != nil {
+	if err := copyBody(rec, r, -1, 0, m, &Result{}); err != nil {
 		t.Fatal(err)
 	}
 	if rec.Body.String() != big {

@@ -268,6 +268,10 @@ type requestState struct {
 // account writes the request's usage records and settles its budget
 // reservation and rate-limit estimate.
 func (s *Server) account(ctx context.Context, snap *snapshot, rl *requestLog, st *requestState, start time.Time, res *proxy.Result) {
+	settle := st.model != nil && (st.reservation != nil || len(st.key.limits) > 0)
+	if s.writer == nil && !settle {
+		return // no ledger, no budgets, no limits: nothing to account
+	}
 	recs := s.usageRecords(snap, rl, st.key, start, res)
 	var (
 		cost   pricing.Money
@@ -280,7 +284,7 @@ func (s *Server) account(ctx context.Context, snap *snapshot, rl *requestLog, st
 			tokens = recs[i].Usage.InputTokens + recs[i].Usage.OutputTokens
 		}
 	}
-	if st.model != nil && (st.reservation != nil || len(st.key.limits) > 0) {
+	if settle {
 		s.settle(ctx, st.key, st.model, &st.raw, st.reservation, cost, tokens, billed, time.Now())
 	}
 	s.recordUsage(ctx, recs)
@@ -341,7 +345,7 @@ func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r
 		return e
 	}
 	if in.op != llm.OpCountTokens {
-		if st.reservation, e = s.admit(ctx, w, snap, key, m, &st.raw, rl.id, now); e != nil {
+		if st.reservation, e = s.admit(ctx, w, snap, key, m, rt.targets, &st.raw, rl.id, now); e != nil {
 			return e
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/multipolar/multipolar/internal/config"
 	"github.com/multipolar/multipolar/internal/llm"
 	"github.com/multipolar/multipolar/internal/pricing"
+	"github.com/multipolar/multipolar/internal/proxy"
 	"github.com/multipolar/multipolar/internal/ratelimit"
 	"github.com/multipolar/multipolar/internal/ratelimit/memlimit"
 	"github.com/multipolar/multipolar/internal/ratelimit/redislimit"
@@ -132,21 +133,23 @@ func ceilMicros(m pricing.Money) (int64, bool) {
 	return v.Int64(), true
 }
 
-// maxCost is the most raw can cost on any of the model's routes: input
+// maxCost is the most raw can cost on any of the request's candidates (its
+// routing plan: the model's tiers, a first-refusal holder, policy
+// fallbacks): input
 // bounded by one token per body byte (no BPE token is shorter than a byte,
 // and the JSON framing outweighs per-message tokens), output by max_tokens
 // or the model's maximum, each at the highest price among the routes in
 // force now. An unpriced route cannot be bounded and adds nothing; such
 // requests are counted as unpriced.
-func (s *Server) maxCost(snap *snapshot, m *modelEntry, raw *llm.RawRequest, now time.Time) pricing.Money {
+func (s *Server) maxCost(snap *snapshot, m *modelEntry, targets []proxy.Target, raw *llm.RawRequest, now time.Time) pricing.Money {
 	out := raw.MaxTokens
 	if out <= 0 || out > int64(m.maxOutput) {
 		out = int64(m.maxOutput)
 	}
 	u := pricing.Usage{InputTokens: int64(len(raw.Body)), OutputTokens: out}
 	var worst pricing.Money
-	for i := range m.targets {
-		t := &m.targets[i]
+	for i := range targets {
+		t := &targets[i]
 		upstream := t.Model
 		if upstream == "" {
 			upstream = m.name
@@ -178,7 +181,7 @@ func maxMoney(a, b pricing.Money) pricing.Money {
 // admit applies the key's rate limits and reserves its budgets. The
 // returned reservation (zero when there are no budgets) must be settled or
 // released with settle.
-func (s *Server) admit(ctx context.Context, w http.ResponseWriter, snap *snapshot, key *keyEntry, m *modelEntry, raw *llm.RawRequest, reqID string, now time.Time) (*budget.Reservation, *apierr.Error) {
+func (s *Server) admit(ctx context.Context, w http.ResponseWriter, snap *snapshot, key *keyEntry, m *modelEntry, targets []proxy.Target, raw *llm.RawRequest, reqID string, now time.Time) (*budget.Reservation, *apierr.Error) {
 	if len(key.limits) > 0 {
 		d, err := s.limits.limiter.Allow(ctx, ratelimit.Request{Limits: key.limits, Tokens: estimateTokens(raw, m), Now: now})
 		if err != nil {
@@ -199,7 +202,7 @@ func (s *Server) admit(ctx context.Context, w http.ResponseWriter, snap *snapsho
 	if len(key.budgets) == 0 {
 		return nil, nil
 	}
-	amount, ok := ceilMicros(s.maxCost(snap, m, raw, now))
+	amount, ok := ceilMicros(s.maxCost(snap, m, targets, raw, now))
 	if !ok {
 		return nil, apierr.New(apierr.BadRequest, "the request's maximum cost is too large to reserve")
 	}

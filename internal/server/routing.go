@@ -126,7 +126,7 @@ func retryPolicy(r config.Routing) proxy.Retry {
 		maxWait = 5 * time.Second
 	}
 	return proxy.Retry{Rounds: r.RetryRounds(), Backoff: func(n int, retryAfter time.Duration) time.Duration {
-		return route.Backoff(n, retryAfter, base, maxWait, rand.Float64)
+		return route.Backoff(n-1, retryAfter, base, maxWait, rand.Float64)
 	}}
 }
 

@@ -97,7 +97,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.keyStore, _ = s.store.(admin.KeyStore) // nil with ledger driver none
 	snap, err := buildSnapshot(opts.Config, s.keyStore, nil)
-	if err == nil {
+	if err == nil && opts.Config.Ledger.Driver != "none" {
 		s.writer, err = newWriter(opts.Config.Ledger, s.store, s.metrics, log)
 	}
 	if err != nil {
@@ -223,9 +223,11 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		werr := s.writer.Close(ctx)
-		if werr != nil {
-			s.log.Error("ledger drain incomplete", "error", werr.Error())
+		var werr error
+		if s.writer != nil {
+			if werr = s.writer.Close(ctx); werr != nil {
+				s.log.Error("ledger drain incomplete", "error", werr.Error())
+			}
 		}
 		s.closeErr = errors.Join(werr, s.store.Close(), s.limits.close())
 	})

@@ -71,7 +71,6 @@ type keyEntry struct {
 
 type modelEntry struct {
 	name      string
-	targets   []proxy.Target
 	maxOutput int
 }
 
@@ -241,12 +240,6 @@ func buildSnapshot(cfg *config.Config, keys admin.KeyStore, prev *route.Router) 
 		s.adminToken, s.hasAdmin = hashSecret(tok), true
 	}
 	var err error
-	type built struct {
-		adapter
-		transport *http.Transport
-		idle      time.Duration
-	}
-	providers := make(map[string]built, len(cfg.Providers))
 	for i := range cfg.Providers {
 		p := &cfg.Providers[i]
 		f, ok := factories[p.Type]
@@ -259,29 +252,12 @@ func buildSnapshot(cfg *config.Config, keys admin.KeyStore, prev *route.Router) 
 		}
 		tr := newTransport(p.Timeouts)
 		s.transports = append(s.transports, tr)
-		providers[p.Name] = built{adapter: ad, transport: tr, idle: p.Timeouts.StreamIdle.D()}
 		s.providerTargets = append(s.providerTargets, proxy.Target{Name: p.Name, Upstream: ad.up, API: ad.api, Chat: ad.chat,
 			Transport: tr, StreamIdle: p.Timeouts.StreamIdle.D()})
 	}
 	for i := range cfg.Models {
 		m := &cfg.Models[i]
-		me := &modelEntry{name: m.Name, targets: make([]proxy.Target, 0, len(m.Routes)), maxOutput: m.MaxOutputTokens}
-		// Every provider the model's tiers name, groups flattened: the
-		// routes a budget reservation prices (the router orders them).
-		for j, r := range m.Routes {
-			members := r.Targets()
-			for _, mr := range members {
-				b, ok := providers[mr.Provider]
-				if !ok {
-					return nil, fmt.Errorf("models[%d].routes[%d]: unknown provider %q", i, j, mr.Provider)
-				}
-				model := mr.Model
-				if model == "" {
-					model = m.Name
-				}
-				me.targets = append(me.targets, proxy.Target{Name: mr.Provider, Upstream: b.up, API: b.api, Chat: b.chat, Model: model, Transport: b.transport, StreamIdle: b.idle})
-			}
-		}
+		me := &modelEntry{name: m.Name, maxOutput: m.MaxOutputTokens}
 		s.models[m.Name] = me
 	}
 	s.modelNames = make([]string, 0, len(s.models))
