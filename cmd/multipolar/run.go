@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/multipolar/multipolar/internal/config"
 	"github.com/multipolar/multipolar/internal/server"
@@ -168,7 +169,9 @@ func serveConfig(ctx context.Context, cfg *config.Config, load func() (*config.C
 	} else {
 		pinned = level
 	}
-	logger := newLogger(cfg, level, stderr)
+	sink := newLogSink(stderr, 200*time.Millisecond)
+	defer sink.Close()
+	logger := newLogger(cfg, level, sink)
 	srv, err := server.New(server.Options{Config: cfg, Load: load, Logger: logger, LogLevel: pinned, Version: versionString()})
 	if err != nil {
 		return err
