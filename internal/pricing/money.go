@@ -231,3 +231,32 @@ func MoneyFromUnscaled(coeff *big.Int, exp int32) Money {
 	m.d.Negative = coeff.Sign() < 0
 	return m
 }
+
+// ceilMicros rounds up to whole micro-dollars (towards +∞).
+var ceilMicros = apd.Context{
+	// Quantize needs room for the result's digits; 60 covers any amount
+	// an int64 of micro-dollars can hold, with margin.
+	Precision:   60,
+	Traps:       apd.InvalidOperation,
+	MaxExponent: apd.MaxExponent,
+	MinExponent: apd.MinExponent,
+	Rounding:    apd.RoundCeiling,
+}
+
+// CeilMicros returns m in whole micro-dollars (1e-6), rounded up, and false
+// when that does not fit an int64. Budget holds use it: rounding up keeps a
+// hard limit conservative. It does not allocate for amounts of ordinary size.
+func (m Money) CeilMicros() (int64, bool) {
+	var q apd.Decimal
+	if _, err := ceilMicros.Quantize(&q, &m.d, -6); err != nil {
+		return 0, false
+	}
+	if !q.Coeff.IsInt64() {
+		return 0, false
+	}
+	n := q.Coeff.Int64()
+	if q.Negative {
+		n = -n
+	}
+	return n, true
+}

@@ -129,21 +129,28 @@ type Decision struct {
 // was refused and a retry can succeed, Retry-After in whole seconds rounded
 // up. Reset durations are formatted like OpenAI's, e.g. "1s", "6m0s", "20ms".
 func (d Decision) SetHeaders(h http.Header) {
-	set := func(kind string, q Quota) {
+	// Canonical keys assigned directly: Header.Set would canonicalise (and
+	// allocate) each name on every request.
+	set := func(keys *[3]string, q Quota) {
 		if q.Limit <= 0 {
 			return
 		}
-		h.Set("x-ratelimit-limit-"+kind, strconv.FormatInt(q.Limit, 10))
-		h.Set("x-ratelimit-remaining-"+kind, strconv.FormatInt(q.Remaining, 10))
-		h.Set("x-ratelimit-reset-"+kind, FormatReset(q.Reset))
+		h[keys[0]] = []string{strconv.FormatInt(q.Limit, 10)}
+		h[keys[1]] = []string{strconv.FormatInt(q.Remaining, 10)}
+		h[keys[2]] = []string{FormatReset(q.Reset)}
 	}
-	set("requests", d.Requests)
-	set("tokens", d.Tokens)
+	set(&requestHeaders, d.Requests)
+	set(&tokenHeaders, d.Tokens)
 	if !d.Allowed && !d.TooLarge && d.RetryAfter > 0 {
 		secs := (d.RetryAfter + time.Second - 1) / time.Second
-		h.Set("Retry-After", strconv.FormatInt(int64(secs), 10))
+		h["Retry-After"] = []string{strconv.FormatInt(int64(secs), 10)}
 	}
 }
+
+var (
+	requestHeaders = [3]string{"X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests"}
+	tokenHeaders   = [3]string{"X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens"}
+)
 
 // FormatReset formats d as OpenAI does in x-ratelimit-reset-*: rounded up to
 // the millisecond in Go duration syntax ("20ms", "1.2s", "6m0s", "0s").

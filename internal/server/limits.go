@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"time"
 
@@ -108,30 +107,9 @@ func compileBudgets(owner string, bs []config.Budget) ([]budget.Budget, error) {
 	return out, nil
 }
 
-var micro = big.NewInt(1_000_000)
-
 // ceilMicros rounds m up to whole micro-dollars, so a reservation or a
 // settlement is never smaller than the exact amount.
-func ceilMicros(m pricing.Money) (int64, bool) {
-	coeff, exp := m.Unscaled()
-	v := new(big.Int).Set(coeff)
-	if exp >= 0 {
-		v.Mul(v, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(exp)), nil))
-		v.Mul(v, micro)
-	} else {
-		v.Mul(v, micro)
-		d := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(-exp)), nil)
-		q, r := new(big.Int).QuoRem(v, d, new(big.Int))
-		if r.Sign() > 0 {
-			q.Add(q, big.NewInt(1))
-		}
-		v = q
-	}
-	if !v.IsInt64() {
-		return 0, false
-	}
-	return v.Int64(), true
-}
+func ceilMicros(m pricing.Money) (int64, bool) { return m.CeilMicros() }
 
 // maxCost is the most raw can cost on any of the request's candidates (its
 // routing plan: the model's tiers, a first-refusal holder, policy

@@ -216,8 +216,11 @@ func (s *Server) plan(snap *snapshot, m *modelEntry, raw *llm.RawRequest, worklo
 	if out <= 0 {
 		out = int64(m.maxOutput)
 	}
-	req := route.Request{Model: raw.Model, Workload: workload, Needs: needsOf(raw.Body),
+	req := route.Request{Model: raw.Model, Workload: workload,
 		EstTokens: int64(len(raw.Body))/4 + out, EstOutputTokens: out, Now: s.now()}
+	if snap.capsMatter {
+		req.Needs = needsOf(raw.Body)
+	}
 	err := snap.router.Plan(&req, &rt.plan)
 	var re *route.Error
 	if errors.As(err, &re) {

@@ -51,6 +51,9 @@ type snapshot struct {
 	router          *route.Router
 	providerTargets []proxy.Target
 	retry           proxy.Retry
+	// capsMatter: some provider lacks a capability, so what a request
+	// needs must be sniffed for routing.
+	capsMatter bool
 }
 
 type keyEntry struct {
@@ -280,6 +283,11 @@ func buildSnapshot(cfg *config.Config, keys admin.KeyStore, prev *route.Router) 
 		return nil, fmt.Errorf("routing: %w", err)
 	}
 	s.retry = retryPolicy(cfg.Routing)
+	for i := range cfg.Providers {
+		if c := len(cfg.Providers[i].Capabilities); c > 0 && c < 3 {
+			s.capsMatter = true
+		}
+	}
 	return s, nil
 }
 

@@ -2,7 +2,6 @@ package openai
 
 import (
 	"bytes"
-	"encoding/json"
 
 	"github.com/multipolar/multipolar/internal/llm"
 )
@@ -111,25 +110,40 @@ func usageAt(b []byte) (llm.Usage, bool) {
 	if end < 0 {
 		return llm.Usage{}, false
 	}
-	var w struct {
-		PromptTokens        int64 `json:"prompt_tokens"`
-		CompletionTokens    int64 `json:"completion_tokens"`
-		PromptTokensDetails struct {
-			CachedTokens int64 `json:"cached_tokens"`
-		} `json:"prompt_tokens_details"`
-		CompletionTokensDetails struct {
-			ReasoningTokens int64 `json:"reasoning_tokens"`
-		} `json:"completion_tokens_details"`
+	obj := b[j:end]
+	u := llm.Usage{
+		InputTokens:     intField(obj, promptTokens),
+		OutputTokens:    intField(obj, completionTokens),
+		CachedTokens:    intField(obj, cachedTokens),
+		ReasoningTokens: intField(obj, reasoningTokens),
 	}
-	if json.Unmarshal(b[j:end], &w) != nil {
-		return llm.Usage{}, false
+	return u, true
+}
+
+var (
+	promptTokens     = []byte(`"prompt_tokens"`)
+	completionTokens = []byte(`"completion_tokens"`)
+	cachedTokens     = []byte(`"cached_tokens"`)
+	reasoningTokens  = []byte(`"reasoning_tokens"`)
+)
+
+// intField reads the integer after key in a usage object: its keys are
+// unique (the details objects name theirs differently), so the first match
+// is the one. A missing or non-numeric field is 0.
+func intField(obj, key []byte) int64 {
+	i := bytes.Index(obj, key)
+	if i < 0 {
+		return 0
 	}
-	return llm.Usage{
-		InputTokens:     w.PromptTokens,
-		OutputTokens:    w.CompletionTokens,
-		CachedTokens:    w.PromptTokensDetails.CachedTokens,
-		ReasoningTokens: w.CompletionTokensDetails.ReasoningTokens,
-	}, true
+	i += len(key)
+	for i < len(obj) && (obj[i] == ' ' || obj[i] == ':' || obj[i] == '\n' || obj[i] == '\r' || obj[i] == '\t') {
+		i++
+	}
+	j := i
+	for j < len(obj) && obj[j] >= '0' && obj[j] <= '9' {
+		j++
+	}
+	return llm.ParseTokenCount(obj[i:j])
 }
 
 // objectEnd returns the index just past the object starting at b[i] ('{'),

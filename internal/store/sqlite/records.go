@@ -66,6 +66,16 @@ func (s *Store) Record(ctx context.Context, recs []ledger.Record) error {
 			return fmt.Errorf("record usage: %w", err)
 		}
 	}
+	// Prepare before the transaction: the writer pool has one connection,
+	// which the transaction holds.
+	var stmts [2]*sql.Stmt // full chunks, and the last, partial one
+	var err error
+	if stmts[0], err = s.insertStmt(ctx, chunkSize); err == nil && len(recs)%chunkSize != 0 {
+		stmts[1], err = s.insertStmt(ctx, len(recs)%chunkSize)
+	}
+	if err != nil {
+		return fmt.Errorf("record usage: prepare: %w", err)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record usage: begin: %w", err)
@@ -79,12 +89,11 @@ func (s *Store) Record(ctx context.Context, recs []ledger.Record) error {
 		for i := range chunk {
 			args = appendArgs(args, &chunk[i])
 		}
-		var res sql.Result
-		if len(chunk) == chunkSize {
-			res, err = tx.StmtContext(ctx, s.insertFull).ExecContext(ctx, args...)
-		} else {
-			res, err = tx.ExecContext(ctx, insertSQL(len(chunk)), args...)
+		stmt := stmts[0]
+		if len(chunk) < chunkSize {
+			stmt = stmts[1]
 		}
+		res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
 		if err != nil {
 			return fmt.Errorf("record usage: insert: %w", err)
 		}
@@ -114,6 +123,23 @@ func (s *Store) Record(ctx context.Context, recs []ledger.Record) error {
 		return &ledger.RejectedError{IDs: refused}
 	}
 	return nil
+}
+
+// insertStmt returns the prepared insert of n rows, preparing it on first
+// use: a batch's size varies with the load, and compiling a multi-row
+// statement for every batch cost more than inserting the rows.
+func (s *Store) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st := s.inserts[n]; st != nil {
+		return st, nil
+	}
+	st, err := s.w.PrepareContext(ctx, insertSQL(n))
+	if err != nil {
+		return nil, err
+	}
+	s.inserts[n] = st
+	return st, nil
 }
 
 // Records returns the records of requestID ordered by attempt.

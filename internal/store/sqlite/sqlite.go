@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -42,7 +43,8 @@ type Store struct {
 	w *sql.DB // one connection: every write
 	r *sql.DB // read pool
 
-	insertFull *sql.Stmt // multi-row insert of chunkSize records
+	stmtMu  sync.Mutex
+	inserts [chunkSize + 1]*sql.Stmt // prepared multi-row inserts, by row count
 }
 
 var _ ledger.Recorder = (*Store)(nil)
@@ -97,7 +99,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(opts.ReadConns)
 	s.r = r
-	if s.insertFull, err = w.PrepareContext(ctx, insertSQL(chunkSize)); err != nil {
+	if _, err = s.insertStmt(ctx, chunkSize); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("prepare insert: %w", err)
 	}
@@ -107,8 +109,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error {
 	var errs []error
-	if s.insertFull != nil {
-		errs = append(errs, s.insertFull.Close())
+	for _, st := range s.inserts {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
 	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
