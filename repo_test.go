@@ -175,14 +175,14 @@ var depRules = []depRule{
 		pkgs:       []string{"internal/provider/..."},
 		except:     []string{"internal/provider/bedrock", "internal/provider/gemini"},
 		stdlibOnly: true,
-		allow:      []string{"internal/llm", "internal/apierr"},
+		allow:      []string{"internal/llm/...", "internal/apierr"},
 	},
 	{
 		why: "provider/bedrock adds only the AWS SDK, whose SigV4 signer, event-stream codec and " +
 			"credential chain the issue requires",
 		pkgs:       []string{"internal/provider/bedrock"},
 		stdlibOnly: true,
-		allow:      []string{"internal/llm", "internal/apierr"},
+		allow:      []string{"internal/llm/...", "internal/apierr"},
 		vendors:    []string{"github.com/aws/"},
 	},
 	{
@@ -190,7 +190,7 @@ var depRules = []depRule{
 			"for Vertex service-account tokens",
 		pkgs:       []string{"internal/provider/gemini"},
 		stdlibOnly: true,
-		allow:      []string{"internal/llm", "internal/apierr"},
+		allow:      []string{"internal/llm/...", "internal/apierr"},
 		vendors:    []string{"golang.org/x/oauth2", "cloud.google.com/go/compute/metadata"},
 	},
 	{

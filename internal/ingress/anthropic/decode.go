@@ -3,6 +3,7 @@ package anthropic
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/multipolar/multipolar/internal/llm/jsonscan"
 	"strconv"
 
 	"github.com/multipolar/multipolar/internal/apierr"
@@ -160,14 +161,14 @@ func decode(body []byte, requireMax bool) (*llm.Request, error) {
 	if !json.Valid(body) {
 		return nil, badRequest("The request body is not valid JSON.")
 	}
-	i := skipSpace(body, 0)
+	i := jsonscan.SkipSpace(body, 0)
 	if body[i] != '{' {
 		return nil, badRequest("The request body must be a JSON object.")
 	}
 	d := decoder{r: &llm.Request{}}
 	r := d.r
 	var haveModel, haveMessages, haveMax bool
-	err := eachMember(body, i, func(rawKey []byte, vs, ve int) error {
+	err := jsonscan.EachMember(body, i, func(rawKey []byte, vs, ve int) error {
 		v := body[vs:ve]
 		key := keyString(rawKey)
 		null := v[0] == 'n'

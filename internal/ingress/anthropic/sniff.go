@@ -5,6 +5,7 @@ import (
 
 	"github.com/multipolar/multipolar/internal/apierr"
 	"github.com/multipolar/multipolar/internal/llm"
+	"github.com/multipolar/multipolar/internal/llm/jsonscan"
 )
 
 // Sniffed is what the gateway needs from a Messages API request body for
@@ -31,23 +32,23 @@ func Sniff(body []byte) (Sniffed, error) {
 	if !json.Valid(body) {
 		return s, apierr.New(apierr.BadRequest, "The request body is not valid JSON.")
 	}
-	i := skipSpace(body, 0)
+	i := jsonscan.SkipSpace(body, 0)
 	if body[i] != '{' {
 		return s, apierr.New(apierr.BadRequest, "The request body must be a JSON object.")
 	}
 	found := false
-	err := eachMember(body, i, func(key []byte, vs, ve int) error {
+	err := jsonscan.EachMember(body, i, func(key []byte, vs, ve int) error {
 		switch {
-		case keyIs(key, "model"):
+		case jsonscan.KeyIs(key, "model"):
 			if body[vs] != '"' {
 				return apierr.New(apierr.BadRequest, "model: Input should be a valid string").WithParam("model")
 			}
-			s.Model = stringValue(body[vs:ve])
+			s.Model = jsonscan.StringValue(body[vs:ve])
 			s.ModelStart, s.ModelEnd = vs, ve
 			found = true
-		case keyIs(key, "max_tokens"):
+		case jsonscan.KeyIs(key, "max_tokens"):
 			s.MaxTokens = llm.ParseTokenCount(body[vs:ve])
-		case keyIs(key, "stream"):
+		case jsonscan.KeyIs(key, "stream"):
 			switch body[vs] {
 			case 't':
 				s.Stream = true
@@ -77,42 +78,6 @@ func (s *Sniffed) Raw(body []byte) llm.RawRequest {
 // unexported there and moving them to a shared package is out of this
 // package's scope. They walk JSON already checked by json.Valid.
 
-// eachMember calls fn for each member of the object starting at body[i]
-// ('{'), with the raw key (quotes stripped, escapes kept) and the value's
-// span.
-func eachMember(body []byte, i int, fn func(key []byte, vs, ve int) error) error {
-	i = skipSpace(body, i+1)
-	if body[i] == '}' {
-		return nil
-	}
-	for {
-		ks := i
-		ke := skipString(body, ks)
-		i = skipSpace(body, ke)
-		i = skipSpace(body, i+1) // ':'
-		vs := i
-		ve := skipValue(body, vs)
-		if err := fn(body[ks+1:ke-1], vs, ve); err != nil {
-			return err
-		}
-		i = skipSpace(body, ve)
-		if body[i] == '}' {
-			return nil
-		}
-		i = skipSpace(body, i+1) // ','
-	}
-}
-
-// keyIs reports whether the raw key equals name, decoding escapes if any.
-func keyIs(raw []byte, name string) bool {
-	for _, c := range raw {
-		if c == '\\' {
-			return keyString(raw) == name
-		}
-	}
-	return string(raw) == name
-}
-
 // keyString decodes a raw key (without quotes).
 func keyString(raw []byte) string {
 	for _, c := range raw {
@@ -125,73 +90,4 @@ func keyString(raw []byte) string {
 		}
 	}
 	return string(raw)
-}
-
-// stringValue decodes a JSON string token (quotes included).
-func stringValue(tok []byte) string {
-	for _, c := range tok {
-		if c == '\\' {
-			var s string
-			_ = json.Unmarshal(tok, &s)
-			return s
-		}
-	}
-	return string(tok[1 : len(tok)-1])
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// skipString returns the index just past the string token at b[i] ('"').
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return i
-}
-
-// skipValue returns the index just past the value starting at b[i].
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return i
-	default:
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
-			}
-		}
-		return i
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/multipolar/multipolar/internal/llm/jsonscan"
 	"io"
 	"net/http"
 	"net/url"
@@ -176,7 +177,7 @@ func (p *Provider) NewRequest(ctx context.Context, r *llm.RawRequest) (*http.Req
 // vertexBody copies the top-level members of body except "model" and
 // "anthropic_version", then adds anthropic_version.
 func vertexBody(body []byte) ([]byte, error) {
-	i := skipSpace(body, 0)
+	i := jsonscan.SkipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return nil, errors.New("request body is not a JSON object")
 	}

@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"github.com/multipolar/multipolar/internal/llm/jsonscan"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -11,63 +12,6 @@ import (
 // decoder reads each event without allocating. It duplicates the few
 // helpers of ingress/openai and ingress/anthropic because a provider
 // package may import only llm and apierr.
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// skipString returns the index just past the string token at b[i] ('"').
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return i
-}
-
-// skipValue returns the index just past the value starting at b[i].
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return i
-	default:
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
-			}
-		}
-		return i
-	}
-}
 
 // member is one object member: the raw key (quotes stripped, escapes kept)
 // and the value token.
@@ -85,7 +29,7 @@ func newObjectIter(obj []byte) objectIter {
 	if len(obj) == 0 || obj[0] != '{' {
 		return objectIter{i: -1}
 	}
-	return objectIter{b: obj, i: skipSpace(obj, 1)}
+	return objectIter{b: obj, i: jsonscan.SkipSpace(obj, 1)}
 }
 
 // next returns the next member; ok is false after the last.
@@ -94,14 +38,14 @@ func (it *objectIter) next() (m member, ok bool) {
 		return m, false
 	}
 	ks := it.i
-	ke := skipString(it.b, ks)
-	i := skipSpace(it.b, ke)
-	vs := skipSpace(it.b, i+1)
-	ve := skipValue(it.b, vs)
+	ke := jsonscan.SkipString(it.b, ks)
+	i := jsonscan.SkipSpace(it.b, ke)
+	vs := jsonscan.SkipSpace(it.b, i+1)
+	ve := jsonscan.SkipValue(it.b, vs)
 	m = member{key: it.b[ks+1 : ke-1], val: it.b[vs:ve]}
-	i = skipSpace(it.b, ve)
+	i = jsonscan.SkipSpace(it.b, ve)
 	if i < len(it.b) && it.b[i] == ',' {
-		i = skipSpace(it.b, i+1)
+		i = jsonscan.SkipSpace(it.b, i+1)
 	}
 	it.i = i
 	return m, true

@@ -3,6 +3,7 @@ package anthropic
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/multipolar/multipolar/internal/llm/jsonscan"
 
 	"github.com/multipolar/multipolar/internal/llm"
 )
@@ -95,11 +96,11 @@ func lastUsage(b []byte) (wireUsageTotals, bool) {
 	if i < 0 {
 		return u, false
 	}
-	j := skipSpace(b, i+len(usageField))
+	j := jsonscan.SkipSpace(b, i+len(usageField))
 	if j >= len(b) || b[j] != '{' {
 		return u, false
 	}
-	end := skipValue(b, j)
+	end := jsonscan.SkipValue(b, j)
 	if end <= j || end > len(b) || json.Unmarshal(b[j:end], &u) != nil {
 		return u, false
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/multipolar/multipolar/internal/llm"
+	"github.com/multipolar/multipolar/internal/llm/jsonscan"
 )
 
 // UsageMeter is the engine's meter contract (proxy.UsageMeter), declared as
@@ -106,10 +107,7 @@ func usageAt(b []byte) (llm.Usage, bool) {
 	if j >= len(b) || b[j] != '{' {
 		return llm.Usage{}, false
 	}
-	end := objectEnd(b, j)
-	if end < 0 {
-		return llm.Usage{}, false
-	}
+	end := jsonscan.SkipValue(b, j)
 	obj := b[j:end]
 	u := llm.Usage{
 		InputTokens:     intField(obj, promptTokens),
@@ -144,28 +142,4 @@ func intField(obj, key []byte) int64 {
 		j++
 	}
 	return llm.ParseTokenCount(obj[i:j])
-}
-
-// objectEnd returns the index just past the object starting at b[i] ('{'),
-// or -1 when b ends first.
-func objectEnd(b []byte, i int) int {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 0 {
-				return i + 1
-			}
-		}
-	}
-	return -1
 }
