@@ -962,3 +962,34 @@ func TestMeteringKeyExpiry(t *testing.T) {
 		t.Errorf("upstream got %d requests from an expired key, want 0", len(u.Requests()))
 	}
 }
+
+// TestMeteringRecordsTheRouteDecision: the usage record names every
+// provider the plan passed over, with its reason, and every attempt.
+func TestMeteringRecordsTheRouteDecision(t *testing.T) {
+	u := newUpstream(t, fakeupstream.Options{})
+	g := startMeterGateway(t, meterConfig{base: u.URL,
+		providers: fmt.Sprintf("  - {name: eu, type: openai-compatible, base_url: \"%s/v1\", region: eu-west-1}\n", u.URL),
+		models:    "  - {name: gpt-4o, routes: [p, eu]}\n",
+		rest: `ledger: {durability: sync}
+agreements:
+  - {name: deal, type: first_refusal, holder: p, scope: {models: ["gpt-*"]}}
+policies:
+  - {workload: default, regions: [eu-west-1]}
+` + keysYAML[strings.Index(keysYAML, "keys:"):strings.Index(keysYAML, "admin:")]})
+	resp, body := g.do(t, http.MethodPost, "/v1/chat/completions", keyAll, []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	recs := g.records(t, resp.Header.Get("X-Request-Id"), 1)
+	var route struct {
+		Decision string `json:"decision"`
+		Attempts []struct{ Provider, Outcome string }
+	}
+	if err := json.Unmarshal([]byte(recs[0].Route), &route); err != nil {
+		t.Fatalf("route %q: %v", recs[0].Route, err)
+	}
+	if !strings.Contains(route.Decision, "p=refused:region_not_allowed(first_refusal:deal)") ||
+		len(route.Attempts) != 1 || route.Attempts[0].Provider != "eu" || route.Attempts[0].Outcome != "served" {
+		t.Errorf("recorded route = %+v; want the holder's region refusal and eu served", route)
+	}
+}

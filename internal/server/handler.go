@@ -263,6 +263,9 @@ type requestState struct {
 	model       *modelEntry
 	raw         llm.RawRequest
 	reservation *budget.Reservation
+	// decision is the routing plan as x-multipolar-route spells it, kept
+	// for the ledger (the pooled plan is reused once the answer is out).
+	decision string
 }
 
 // account writes the request's usage records and settles its budget
@@ -272,7 +275,7 @@ func (s *Server) account(ctx context.Context, snap *snapshot, rl *requestLog, st
 	if s.writer == nil && !settle {
 		return // no ledger, no budgets, no limits: nothing to account
 	}
-	recs := s.usageRecords(snap, rl, st.key, start, res)
+	recs := s.usageRecords(snap, rl, st.key, st.decision, start, res)
 	var (
 		cost   pricing.Money
 		billed bool
@@ -341,8 +344,15 @@ func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r
 	st.key, st.model, st.raw = key, m, raw
 	rt := routingPool.Get().(*routing)
 	defer routingPool.Put(rt)
-	if e := s.plan(snap, m, &raw, rl.workload, rt); e != nil {
-		return e
+	pe := s.plan(snap, m, &raw, rl.workload, rt)
+	if s.writer != nil {
+		// Refusals included: a request no provider may take is recorded
+		// with the reasons each was passed over.
+		rt.header = rt.plan.AppendHeader(rt.header[:0])
+		st.decision = string(rt.header)
+	}
+	if pe != nil {
+		return pe
 	}
 	if in.op != llm.OpCountTokens {
 		if st.reservation, e = s.admit(ctx, w, snap, key, m, rt.targets, &st.raw, rl.id, now); e != nil {

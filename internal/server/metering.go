@@ -119,10 +119,10 @@ func buildCatalog(cfg *config.Config) (*pricing.Catalog, error) {
 // usageRecords turns a finished request into its ledger records: one per
 // upstream attempt, the served one billable, or one record for a request
 // refused before any attempt.
-func (s *Server) usageRecords(snap *snapshot, rl *requestLog, key *keyEntry, start time.Time, res *proxy.Result) []ledger.Record {
+func (s *Server) usageRecords(snap *snapshot, rl *requestLog, key *keyEntry, decision string, start time.Time, res *proxy.Result) []ledger.Record {
 	base := ledger.Record{
 		RequestID: rl.id, Time: start, Key: key.name, Team: key.team, Workload: rl.workload,
-		Model: rl.model, Stream: rl.stream, Route: routeJSON(res.Attempts),
+		Model: rl.model, Stream: rl.stream, Route: routeJSON(decision, res.Attempts),
 	}
 	if len(res.Attempts) == 0 {
 		r := base
@@ -180,14 +180,16 @@ func toPricingUsage(u llm.Usage) pricing.Usage {
 		CacheWriteTokens: u.CacheWriteTokens, ReasoningTokens: u.ReasoningTokens}
 }
 
-// routeJSON records the attempts as the route decision:
-// [{"provider":"a","model":"m","outcome":"server_error","status":500},…].
-func routeJSON(attempts []proxy.Attempt) string {
-	if len(attempts) == 0 {
-		return "[]"
-	}
-	b := make([]byte, 0, 64*len(attempts))
-	b = append(b, '[')
+// routeJSON records the route decision: the plan (every provider passed
+// over with its reason, then the candidates, as in x-multipolar-route) and
+// each attempt:
+// {"decision":"a=refused:capacity_exhausted(first_refusal:x);b=candidate",
+// "attempts":[{"provider":"b","model":"m","outcome":"served","status":200}]}.
+func routeJSON(decision string, attempts []proxy.Attempt) string {
+	b := make([]byte, 0, 32+len(decision)+80*len(attempts))
+	b = append(b, `{"decision":`...)
+	b = llm.AppendJSONString(b, decision)
+	b = append(b, `,"attempts":[`...)
 	for i := range attempts {
 		a := &attempts[i]
 		if i > 0 {
@@ -199,11 +201,15 @@ func routeJSON(attempts []proxy.Attempt) string {
 		b = llm.AppendJSONString(b, a.Model)
 		b = append(b, `,"outcome":"`...)
 		b = append(b, a.Outcome.String()...)
+		if a.Refusal != "" {
+			b = append(b, `","reason":"`...)
+			b = append(b, a.Refusal...)
+		}
 		b = append(b, `","status":`...)
 		b = strconv.AppendInt(b, int64(a.Status), 10)
 		b = append(b, '}')
 	}
-	return string(append(b, ']'))
+	return string(append(b, "]}"...))
 }
 
 // recordUsage hands the request's records to the ledger writer. In sync
