@@ -41,8 +41,9 @@ const (
 	postgresEnv = "MULTIPOLAR_TEST_POSTGRES"
 	redisEnv    = "MULTIPOLAR_TEST_REDIS"
 	adminSecret = "mp-test-admin-token-0123456789"
-	// redisPrefix is the gateway's fixed key prefix in Redis.
-	redisPrefix = "multipolar"
+	// redisPrefix is the gateways' key prefix in Redis in these tests, apart
+	// from any other test's.
+	redisPrefix = "mptest-process-budget"
 )
 
 // startMeteredProcess runs the binary like startProcess, with extra
@@ -231,7 +232,7 @@ func TestProcessBudgetRaceAcrossReplicas(t *testing.T) {
 	for i := range replicas {
 		addrs[i] = freeAddr(t)
 		cfg := meteredConfig(t, dir, addrs[i], base,
-			"ledger: {driver: postgres, dsn: \"${DATABASE_URL}\"}", "limits: {driver: redis, url: \"${REDIS_URL}\"}",
+			"ledger: {driver: postgres, dsn: \"${DATABASE_URL}\"}", "limits: {driver: redis, url: \"${REDIS_URL}\", prefix: "+redisPrefix+"}",
 			`    budgets: [{limit: "1.00", period: total, mode: hard}]`+"\n")
 		procs[i] = startMeteredProcess(t, env, "serve", "--config", cfg)
 	}

@@ -36,6 +36,9 @@ type Limits struct {
 	Driver string `yaml:"driver"`
 	// URL is the Redis URL (redis://host:port/db), a ${ENV_VAR} reference.
 	URL Secret `yaml:"url"`
+	// Prefix namespaces the gateway's keys in Redis; replicas that share
+	// budgets must share it. Default "multipolar".
+	Prefix string `yaml:"prefix"`
 }
 
 // PriceEntry is one dated price of a provider's model, in USD per million
@@ -153,6 +156,9 @@ func (c *Config) meteringDefaults() {
 	}
 	if c.Limits.Driver == "" {
 		c.Limits.Driver = "memory"
+	}
+	if c.Limits.Driver == "redis" && c.Limits.Prefix == "" {
+		c.Limits.Prefix = "multipolar"
 	}
 	if c.Timezone == "" {
 		c.Timezone = "UTC"

@@ -208,7 +208,7 @@ const maxErrorBody = 64 << 10
 type Gate interface {
 	// Begin returns "" to go ahead, or the reason the target is passed
 	// over now (capacity_exhausted, circuit_open, …).
-	Begin(i int, t *Target) string
+	Begin(ctx context.Context, i int, t *Target) string
 	// End reports an admitted attempt's outcome.
 	End(i int, t *Target, a *Attempt)
 }
@@ -331,7 +331,7 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, call *Call,
 		return false
 	}
 	if call.Gate != nil {
-		if why := call.Gate.Begin(i, t); why != "" {
+		if why := call.Gate.Begin(ctx, i, t); why != "" {
 			a.Outcome, a.Refusal = Refused, why
 			e.record(res, &a, model)
 			return false

@@ -451,7 +451,7 @@ type testGate struct {
 	ended  []string
 }
 
-func (g *testGate) Begin(_ int, t *Target) string { return g.refuse[t.Name] }
+func (g *testGate) Begin(_ context.Context, _ int, t *Target) string { return g.refuse[t.Name] }
 func (g *testGate) End(_ int, t *Target, a *Attempt) {
 	g.ended = append(g.ended, t.Name+"="+a.Outcome.String())
 }

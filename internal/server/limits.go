@@ -30,10 +30,6 @@ type limits struct {
 	close   func() error
 }
 
-// redisPrefix namespaces every key the gateway keeps in Redis. Replicas
-// that share budgets must share it.
-const redisPrefix = "multipolar"
-
 func openLimits(ctx context.Context, c config.Limits) (*limits, error) {
 	if c.Driver != "redis" {
 		b, err := membudget.New(membudget.Options{})
@@ -51,12 +47,12 @@ func openLimits(ctx context.Context, c config.Limits) (*limits, error) {
 		_ = client.Close()
 		return nil, fmt.Errorf("connect to redis for limits: %w", err)
 	}
-	b, err := redisbudget.New(redisbudget.Options{Client: client, Prefix: redisPrefix})
+	b, err := redisbudget.New(redisbudget.Options{Client: client, Prefix: c.Prefix})
 	if err != nil {
 		_ = client.Close()
 		return nil, err
 	}
-	l, err := redislimit.New(redislimit.Options{Client: client, Prefix: redisPrefix})
+	l, err := redislimit.New(redislimit.Options{Client: client, Prefix: c.Prefix})
 	if err != nil {
 		_ = client.Close()
 		return nil, err

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/multipolar/multipolar/internal/llm"
 	"github.com/multipolar/multipolar/internal/pricing"
 	"github.com/multipolar/multipolar/internal/proxy"
+	"github.com/multipolar/multipolar/internal/ratelimit"
 	"github.com/multipolar/multipolar/internal/route"
 )
 
@@ -24,6 +26,10 @@ import (
 // and prices (in force now, for the cheapest strategy and price caps).
 // prev, the router being replaced, hands over health and counters.
 func buildRouter(cfg *config.Config, catalog *pricing.Catalog, prev *route.Router) (*route.Router, error) {
+	// With limits in Redis, provider capacity is counted there, shared by
+	// every replica (see routeGate); the router's own per-process count
+	// would let each replica spend the whole capacity.
+	shared := cfg.Limits.Driver == "redis"
 	now := time.Now()
 	spec := route.Spec{Previous: prev, Health: route.HealthSpec{
 		ConsecutiveFailures: cfg.Routing.Breaker.ConsecutiveFailures,
@@ -63,8 +69,10 @@ func buildRouter(cfg *config.Config, catalog *pricing.Catalog, prev *route.Route
 			caps = []string{"tools", "vision", "json"} // omitted means all
 		}
 		ps := route.ProviderSpec{Name: p.Name, Region: p.Region, Capabilities: caps, Serves: p.Serves,
-			Families: upstreamModels[p.Name], Capacity: route.Capacity{RPM: p.Capacity.RPM, TPM: p.Capacity.TPM},
-			Prices: map[string]route.Price{}}
+			Families: upstreamModels[p.Name], Prices: map[string]route.Price{}}
+		if !shared {
+			ps.Capacity = route.Capacity{RPM: p.Capacity.RPM, TPM: p.Capacity.TPM}
+		}
 		spec.Providers = append(spec.Providers, ps)
 	}
 	// Prices by upstream model, for every (provider, model) a route names.
@@ -150,6 +158,10 @@ type routeGate struct {
 	tokens int64
 	m      routeMetrics
 	now    func() time.Time
+	// capacity holds each provider's shared capacity limit (by provider
+	// index), checked in limiter; nil when capacity is counted in-process.
+	capacity [][]ratelimit.Limit
+	limiter  ratelimit.Limiter
 }
 
 // routeMetrics counts a first-refusal holder passed over at call time.
@@ -157,8 +169,17 @@ type routeMetrics interface {
 	FirstRefusalCallRefusal(agreement, reason string)
 }
 
-func (g *routeGate) Begin(i int, t *proxy.Target) string {
+func (g *routeGate) Begin(ctx context.Context, i int, t *proxy.Target) string {
 	r := g.router.Begin(t.Name, t.Model, g.tokens, g.now())
+	if r == route.Admitted && g.capacity != nil {
+		if lim := g.capacity[g.plan.Candidates[i].ProviderIndex]; lim != nil {
+			d, err := g.limiter.Allow(ctx, ratelimit.Request{Limits: lim, Tokens: g.tokens, Now: g.now()})
+			if err == nil && !d.Allowed {
+				g.router.End(t.Name, t.Model) // taken back: never sent
+				r = route.CapacityExhausted
+			}
+		}
+	}
 	if r == route.Admitted {
 		return ""
 	}
@@ -236,7 +257,8 @@ func (s *Server) plan(snap *snapshot, m *modelEntry, raw *llm.RawRequest, worklo
 		rt.targets = append(rt.targets, t)
 	}
 	rt.header = rt.plan.AppendHeader(rt.header[:0])
-	rt.gate = routeGate{router: snap.router, plan: &rt.plan, tokens: req.EstTokens, m: s.metrics, now: s.now}
+	rt.gate = routeGate{router: snap.router, plan: &rt.plan, tokens: req.EstTokens, m: s.metrics, now: s.now,
+		capacity: snap.sharedCapacity, limiter: s.limits.limiter}
 	return nil
 }
 

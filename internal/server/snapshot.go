@@ -54,6 +54,9 @@ type snapshot struct {
 	// capsMatter: some provider lacks a capability, so what a request
 	// needs must be sniffed for routing.
 	capsMatter bool
+	// sharedCapacity is each provider's capacity as a rate limit kept in
+	// Redis (limits.driver redis), by provider index; nil otherwise.
+	sharedCapacity [][]ratelimit.Limit
 }
 
 type keyEntry struct {
@@ -286,6 +289,14 @@ func buildSnapshot(cfg *config.Config, keys admin.KeyStore, prev *route.Router) 
 	for i := range cfg.Providers {
 		if c := len(cfg.Providers[i].Capabilities); c > 0 && c < 3 {
 			s.capsMatter = true
+		}
+	}
+	if cfg.Limits.Driver == "redis" {
+		s.sharedCapacity = make([][]ratelimit.Limit, len(cfg.Providers))
+		for i, p := range cfg.Providers {
+			if p.Capacity.RPM > 0 || p.Capacity.TPM > 0 {
+				s.sharedCapacity[i] = []ratelimit.Limit{{Name: "provider:" + p.Name, RPM: p.Capacity.RPM, TPM: p.Capacity.TPM}}
+			}
 		}
 	}
 	return s, nil

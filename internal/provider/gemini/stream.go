@@ -42,15 +42,21 @@ type streamDecoder struct {
 	long []byte // a line longer than br's buffer
 	data []byte // the current event's data
 
-	// jdec reads chunks from the decoder's own Read, which serves one SSE
-	// event's data at a time; one json.Decoder for the whole stream keeps
-	// its scanner and buffers, where json.Unmarshal per chunk would not.
+	pos int // the next unread byte of data
+
+	// Chunks are decoded from data by a jscan into chunk, which keep their
+	// buffers for the whole stream: an event allocates only its strings.
+	scan  jscan
+	chunk wireChunk
+	args  []byte
+
+	// A chunk whose JSON continues into the next SSE event is decoded as
+	// before the scanner: jdec reads the rest of the stream through Read,
+	// which serves one event's data at a time, each followed by a newline.
 	jdec    *json.Decoder
+	raw     json.RawMessage
 	pending []byte // unread data of the current event
 	eof     bool   // the body is exhausted
-
-	chunk genResponse
-	args  []byte
 
 	queue []llm.Event
 	qpos  int
@@ -74,9 +80,7 @@ func (p *Provider) NewStreamDecoder(body io.Reader) StreamDecoder {
 }
 
 func newStreamDecoder(name string, body io.Reader) *streamDecoder {
-	d := &streamDecoder{name: name, br: bufio.NewReaderSize(body, 64<<10), queue: make([]llm.Event, 0, 8)}
-	d.jdec = json.NewDecoder(d)
-	return d
+	return &streamDecoder{name: name, br: bufio.NewReaderSize(body, 64<<10), queue: make([]llm.Event, 0, 8)}
 }
 
 // Read serves the data of the stream's SSE events to jdec, each followed
@@ -195,83 +199,133 @@ func (d *streamDecoder) readLine() ([]byte, error) {
 // handle decodes the next chunk and queues its events. It returns io.EOF
 // at the clean end of the body.
 func (d *streamDecoder) handle() error {
-	// encoding/json decodes into reused slice elements without zeroing
-	// them, so stale fields are cleared here; capacity is kept.
-	c := &d.chunk
-	cands := c.Candidates[:cap(c.Candidates)]
-	for i := range cands {
-		parts := cands[i].Content.Parts
-		clear(parts[:cap(parts)])
-		cands[i] = candidate{}
-		cands[i].Content.Parts = parts[:0]
+	if d.jdec != nil {
+		return d.handleJoined()
 	}
-	*c = genResponse{Candidates: cands[:0]}
-	if err := d.jdec.Decode(c); err != nil {
+	for {
+		for d.pos < len(d.data) && isSpace(d.data[d.pos]) {
+			d.pos++
+		}
+		if d.pos < len(d.data) {
+			break
+		}
+		ok, err := d.readEvent()
+		d.pos = 0
+		if err != nil {
+			return err // from the body or the line reader
+		}
+		if !ok {
+			d.eof = true
+			return io.EOF
+		}
+	}
+	start := d.pos
+	s := &d.scan
+	*s = jscan{b: d.data, i: start, scratch: s.scratch[:0]}
+	d.chunk.reset()
+	s.chunk(&d.chunk)
+	if s.err == errNeedMore {
+		// Serve the rest of this event, then the next ones, to jdec.
+		d.pending = append(d.data[start:], '\n')
+		d.data = d.data[:0]
+		d.jdec = json.NewDecoder(d)
+		return d.handleJoined()
+	}
+	d.pos = s.i
+	return d.emit()
+}
+
+// handleJoined decodes the next chunk through jdec.
+func (d *streamDecoder) handleJoined() error {
+	if err := d.jdec.Decode(&d.raw); err != nil {
 		if errors.Is(err, io.EOF) {
 			return io.EOF
 		}
 		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
 		if errors.Is(err, io.ErrUnexpectedEOF) && d.eof {
 			return ErrStreamCut // the body ended inside a chunk
 		}
-		if !errors.As(err, &syn) && !errors.As(err, &typ) {
+		if !errors.As(err, &syn) {
 			return err // from the body or the line reader
 		}
-		return apierr.Wrap(apierr.UpstreamUnavailable, fmt.Errorf("provider %q: decode stream chunk: %w", d.name, err),
-			"the upstream stream could not be read")
+		return d.decodeError(err)
 	}
-	if c.Error != nil {
+	s := &d.scan
+	*s = jscan{b: d.raw, scratch: s.scratch[:0]}
+	d.chunk.reset()
+	s.chunk(&d.chunk)
+	return d.emit()
+}
+
+func (d *streamDecoder) decodeError(err error) error {
+	return apierr.Wrap(apierr.UpstreamUnavailable, fmt.Errorf("provider %q: decode stream chunk: %w", d.name, err),
+		"the upstream stream could not be read")
+}
+
+// emit queues the events of the chunk d.scan decoded.
+func (d *streamDecoder) emit() error {
+	if err := d.scan.err; err != nil {
+		return d.decodeError(err)
+	}
+	if err := d.scan.typeErr; err != nil {
+		return d.decodeError(err)
+	}
+	c := &d.chunk
+	if c.err != nil {
 		d.closeBlock()
-		d.queue = append(d.queue, llm.Event{Type: llm.EventError, Err: (&Provider{name: d.name}).apiError(c.Error, 0, "")})
+		d.queue = append(d.queue, llm.Event{Type: llm.EventError, Err: (&Provider{name: d.name}).apiError(c.err, 0, "")})
 		d.done = true
 		return nil
 	}
 	if !d.started {
 		d.started = true
-		d.queue = append(d.queue, llm.Event{Type: llm.EventStart, ID: c.ResponseID, Model: c.ModelVersion})
+		d.queue = append(d.queue, llm.Event{Type: llm.EventStart, ID: string(c.id), Model: string(c.model)})
 	}
-	if c.UsageMetadata != nil {
-		d.usage, d.hasUsage = c.UsageMetadata.usage(), true
+	if c.hasUsage {
+		d.usage, d.hasUsage = c.usage.usage(), true
 	}
-	if c.PromptFeedback != nil && c.PromptFeedback.BlockReason != "" && len(c.Candidates) == 0 {
+	if c.hasFeedback && len(c.blockReason) != 0 && len(c.cands) == 0 {
 		d.finished, d.reason = true, llm.StopContentFilter
 	}
-	for i := range c.Candidates {
-		cand := &c.Candidates[i]
-		if cand.Index != 0 {
+	for i := range c.cands {
+		cand := &c.cands[i]
+		if cand.index != 0 {
 			continue
 		}
-		for j := range cand.Content.Parts {
-			d.part(&cand.Content.Parts[j])
+		for j := range cand.parts {
+			d.part(&cand.parts[j])
 		}
-		if cand.FinishReason != "" {
-			d.finished, d.reason = true, stopReason(cand.FinishReason)
+		if len(cand.finish) != 0 {
+			d.finished, d.reason = true, stopReason(string(cand.finish))
 		}
 	}
 	return nil
 }
 
 // part queues the events of one part.
-func (d *streamDecoder) part(rp *respPart) {
-	if fc := rp.FunctionCall; fc != nil {
+func (d *streamDecoder) part(rp *wirePart) {
+	if rp.hasCall {
 		d.closeBlock()
 		idx := d.nextIndex
 		d.nextIndex++
-		d.args = compactArgs(d.args[:0], fc.Args)
+		if len(rp.args) == 0 || string(rp.args) == "null" {
+			d.args = append(d.args[:0], '{', '}')
+		} else {
+			d.args = appendCompactJSON(d.args[:0], rp.args)
+		}
 		d.queue = append(d.queue,
 			llm.Event{Type: llm.EventBlockStart, Index: idx, Block: llm.PartToolCall,
-				ToolCallID: callID(fc.ID, d.calls), ToolName: fc.Name, Signature: rp.ThoughtSignature},
+				ToolCallID: callID(string(rp.callID), d.calls), ToolName: string(rp.name), Signature: string(rp.sig)},
 			llm.Event{Type: llm.EventToolArgsDelta, Index: idx, Text: string(d.args)},
 			llm.Event{Type: llm.EventBlockStop, Index: idx})
 		d.calls++
 		return
 	}
 	t := llm.PartText
-	if rp.Thought {
+	if rp.thought {
 		t = llm.PartThinking
 	}
-	if rp.Text == "" && (t != llm.PartThinking || rp.ThoughtSignature == "") {
+	if len(rp.text) == 0 && (t != llm.PartThinking || len(rp.sig) == 0) {
 		return
 	}
 	if !d.open || d.openType != t {
@@ -281,11 +335,11 @@ func (d *streamDecoder) part(rp *respPart) {
 		d.nextIndex++
 	}
 	idx := d.nextIndex - 1
-	if rp.Text != "" {
-		d.queue = append(d.queue, llm.Event{Type: llm.EventTextDelta, Index: idx, Text: rp.Text})
+	if len(rp.text) != 0 {
+		d.queue = append(d.queue, llm.Event{Type: llm.EventTextDelta, Index: idx, Text: string(rp.text)})
 	}
-	if t == llm.PartThinking && rp.ThoughtSignature != "" {
-		d.queue = append(d.queue, llm.Event{Type: llm.EventTextDelta, Index: idx, Signature: rp.ThoughtSignature})
+	if t == llm.PartThinking && len(rp.sig) != 0 {
+		d.queue = append(d.queue, llm.Event{Type: llm.EventTextDelta, Index: idx, Signature: string(rp.sig)})
 	}
 }
 
