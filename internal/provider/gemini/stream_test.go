@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -93,6 +94,8 @@ func BenchmarkStreamDecode(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	events := 0
 	var ev llm.Event
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	for b.Loop() {
 		r.Reset(body)
 		dec := p.NewStreamDecoder(r)
@@ -106,5 +109,8 @@ func BenchmarkStreamDecode(b *testing.B) {
 			events++
 		}
 	}
-	b.ReportMetric(float64(b.N*0+events)/float64(b.N), "events/op")
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(events)/float64(b.N), "events/op")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(events), "allocs/event")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
 }
