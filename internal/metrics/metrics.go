@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,11 @@ type Metrics struct {
 	softBudgets    *prometheus.CounterVec
 	rateLimited    *prometheus.CounterVec
 	frCall         *prometheus.CounterVec
+
+	// Label sets are bounded (configured models and providers, statuses),
+	// so these caches are too.
+	requestHandles sync.Map // requestKey -> *requestHandles
+	attemptHandles sync.Map // attemptKey -> *attemptHandles
 }
 
 // New registers the collectors, plus Go runtime and process collectors.
@@ -114,16 +120,57 @@ func status(code int) string {
 	return strconv.Itoa(code)
 }
 
+// requestKey and attemptKey find a label set's collectors without hashing
+// label values on every request, which WithLabelValues does.
+type requestKey struct {
+	endpoint, model, provider string
+	code                      int
+}
+
+type requestHandles struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+type attemptKey struct {
+	provider, model string
+	outcome         proxy.Outcome
+	code            int
+}
+
+type attemptHandles struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
 // Request counts one finished client request.
 func (m *Metrics) Request(endpoint, model, provider string, code int, seconds float64) {
-	m.requests.WithLabelValues(endpoint, model, provider, status(code)).Inc()
-	m.duration.WithLabelValues(endpoint, model, provider).Observe(seconds)
+	k := requestKey{endpoint, model, provider, code}
+	h, ok := m.requestHandles.Load(k)
+	if !ok {
+		h, _ = m.requestHandles.LoadOrStore(k, &requestHandles{
+			count:    m.requests.WithLabelValues(endpoint, model, provider, status(code)),
+			duration: m.duration.WithLabelValues(endpoint, model, provider),
+		})
+	}
+	rh := h.(*requestHandles)
+	rh.count.Inc()
+	rh.duration.Observe(seconds)
 }
 
 // Attempt implements proxy.Observer.
 func (m *Metrics) Attempt(a *proxy.Attempt, model string) {
-	m.attempts.WithLabelValues(a.Provider, model, a.Outcome.String(), status(a.Status)).Inc()
-	m.attemptSeconds.WithLabelValues(a.Provider).Observe(a.Duration.Seconds())
+	k := attemptKey{a.Provider, model, a.Outcome, a.Status}
+	h, ok := m.attemptHandles.Load(k)
+	if !ok {
+		h, _ = m.attemptHandles.LoadOrStore(k, &attemptHandles{
+			count:    m.attempts.WithLabelValues(a.Provider, model, a.Outcome.String(), status(a.Status)),
+			duration: m.attemptSeconds.WithLabelValues(a.Provider),
+		})
+	}
+	ah := h.(*attemptHandles)
+	ah.count.Inc()
+	ah.duration.Observe(a.Duration.Seconds())
 }
 
 // StreamOpen implements proxy.Observer.
