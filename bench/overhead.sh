@@ -62,7 +62,7 @@ esac
   fi
 } > "$WORK/multipolar.yaml"
 echo "bench: profile $PROFILE"
-BENCH_KEY=sk-bench GOGC=${GOGC:-100} "$WORK/multipolar" serve --config "$WORK/multipolar.yaml" 2>"$WORK/gateway.log" &
+env BENCH_KEY=sk-bench ${GOGC:+GOGC=$GOGC} "$WORK/multipolar" serve --config "$WORK/multipolar.yaml" 2>"$WORK/gateway.log" &
 GW=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 
