@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/multipolar/multipolar/internal/testutil/fakescript"
 	"net/http"
 	"strings"
 	"time"
@@ -183,8 +184,8 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, a answer, b 
 			sw.event("content_block_delta", object{{"type", "content_block_delta"}, {"index", i}, {"delta", d}})
 			sent++
 			if b.CutAfter > 0 && sent == cutAt {
-				if sw.result == waitDone {
-					abort(w)
+				if sw.result == fakescript.Done {
+					fakescript.Abort(w)
 				}
 				return
 			}
@@ -225,19 +226,19 @@ type sseWriter struct {
 	rc     *http.ResponseController
 	delay  time.Duration
 	wrote  bool
-	result waitResult
+	result fakescript.Wait
 	failed bool
 }
 
 // event writes one event; data is an object or pre-encoded JSON bytes.
 func (sw *sseWriter) event(name string, data any) {
-	if sw.failed || sw.result != waitDone {
+	if sw.failed || sw.result != fakescript.Done {
 		return
 	}
 	if sw.wrote && sw.delay > 0 {
-		if sw.result = sw.s.sleep(sw.ctx, sw.delay); sw.result != waitDone {
-			if sw.result == waitServerClosed {
-				abort(sw.w)
+		if sw.result = sw.s.Sleep(sw.ctx, sw.delay); sw.result != fakescript.Done {
+			if sw.result == fakescript.ServerClosed {
+				fakescript.Abort(sw.w)
 			}
 			return
 		}

@@ -1,14 +1,13 @@
 package fakeanthropic
 
 import (
-	"context"
 	"encoding/json"
+	"github.com/multipolar/multipolar/internal/testutil/fakescript"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -117,16 +116,12 @@ type Request struct {
 
 // Server is a fake Anthropic / Claude-on-Vertex upstream. It implements
 // http.Handler and is safe for concurrent use.
+//
+// Its script of behaviours and its request log are a fakescript.Script:
+// Enqueue, SetDefault, Requests, Reset and Close come from there.
 type Server struct {
+	*fakescript.Script[Behavior, Request]
 	opts Options
-
-	mu       sync.Mutex
-	queue    []Behavior
-	def      Behavior
-	requests []Request
-
-	closeOnce sync.Once
-	closed    chan struct{}
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -144,51 +139,14 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Server{opts: opts, closed: make(chan struct{})}
+	return &Server{Script: fakescript.New[Behavior](Request.clone), opts: opts}
 }
 
-// Enqueue appends behaviors to the script. Each request to a messages or
-// count_tokens path (first-party or Vertex) consumes one, in arrival order,
-// even if it is then rejected (for example with 401).
-func (s *Server) Enqueue(b ...Behavior) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.queue = append(s.queue, b...)
-}
-
-// SetDefault sets the behavior used when the queue is empty.
-func (s *Server) SetDefault(b Behavior) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.def = b
-}
-
-// Requests returns copies of every request received since New or Reset, in
-// arrival order.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Request, len(s.requests))
-	for i, r := range s.requests {
-		r.Header = r.Header.Clone()
-		r.Body = slices.Clone(r.Body)
-		out[i] = r
-	}
-	return out
-}
-
-// Reset empties the queue, restores the zero default behavior and forgets
-// recorded requests. It does not undo Close.
-func (s *Server) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.queue, s.def, s.requests = nil, Behavior{}, nil
-}
-
-// Close releases every hung or delayed handler, dropping its connection.
-// Requests arriving later are still served. Close is idempotent.
-func (s *Server) Close() {
-	s.closeOnce.Do(func() { close(s.closed) })
+// clone deep-copies r.
+func (r Request) clone() Request {
+	r.Header = r.Header.Clone()
+	r.Body = slices.Clone(r.Body)
+	return r
 }
 
 // record appends a copy of r and, if work is set, takes the next Behavior,
@@ -202,20 +160,7 @@ func (s *Server) record(r *http.Request, body []byte, work bool) (Request, Behav
 		Body:     slices.Clone(body),
 		Time:     s.opts.Now(),
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = append(s.requests, req)
-	out := req
-	out.Header, out.Body = req.Header.Clone(), slices.Clone(body)
-	if !work {
-		return out, Behavior{}
-	}
-	if len(s.queue) == 0 {
-		return out, s.def
-	}
-	b := s.queue[0]
-	s.queue = s.queue[1:]
-	return out, b
+	return req.clone(), s.Record(req, work)
 }
 
 // ServeHTTP answers one request. It records the request and, for messages
@@ -233,15 +178,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.opts.OnRequest(req)
 	}
 	if b.Hang {
-		s.hang(r.Context(), w)
+		s.Hang(r.Context(), w)
 		return
 	}
 	if b.Delay > 0 {
-		switch s.sleep(r.Context(), b.Delay) {
-		case waitClientGone:
+		switch s.Sleep(r.Context(), b.Delay) {
+		case fakescript.ClientGone:
 			return
-		case waitServerClosed:
-			abort(w)
+		case fakescript.ServerClosed:
+			fakescript.Abort(w)
 			return
 		}
 	}
@@ -340,49 +285,6 @@ func modelOf(body []byte, rt route) string {
 	}
 	_ = json.Unmarshal(body, &v) // validation reports bad JSON later
 	return v.Model
-}
-
-type waitResult int
-
-const (
-	waitDone waitResult = iota
-	waitClientGone
-	waitServerClosed
-)
-
-// sleep waits d, or until the client goes away or the Server is closed.
-func (s *Server) sleep(ctx context.Context, d time.Duration) waitResult {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return waitDone
-	case <-ctx.Done():
-		return waitClientGone
-	case <-s.closed:
-		return waitServerClosed
-	}
-}
-
-func (s *Server) hang(ctx context.Context, w http.ResponseWriter) {
-	select {
-	case <-ctx.Done():
-	case <-s.closed:
-		abort(w)
-	}
-}
-
-// abort drops the connection without finishing the response, so the client
-// sees a truncated body (or a reset stream on HTTP/2).
-func abort(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err == nil {
-		_ = conn.Close()
-		return
-	}
-	// HTTP/2 cannot hijack; ErrAbortHandler resets the stream instead and
-	// is not logged by net/http.
-	panic(http.ErrAbortHandler)
 }
 
 // idSet holds the ids of one exchange.

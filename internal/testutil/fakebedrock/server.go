@@ -1,15 +1,14 @@
 package fakebedrock
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/multipolar/multipolar/internal/testutil/fakescript"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -114,16 +113,12 @@ type Request struct {
 
 // Server is a fake Bedrock Runtime. It implements http.Handler and is safe
 // for concurrent use.
+//
+// Its script of behaviours and its request log are a fakescript.Script:
+// Enqueue, SetDefault, Requests, Reset and Close come from there.
 type Server struct {
+	*fakescript.Script[Behavior, Request]
 	opts Options
-
-	mu       sync.Mutex
-	queue    []Behavior
-	def      Behavior
-	requests []Request
-
-	closeOnce sync.Once
-	closed    chan struct{}
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -142,49 +137,7 @@ func New(opts Options) *Server {
 	if opts.IDs == nil {
 		opts.IDs = randomUUID
 	}
-	return &Server{opts: opts, closed: make(chan struct{})}
-}
-
-// Enqueue appends behaviors to the script. Each request to a Converse or
-// ConverseStream path consumes one, in arrival order, even if it is then
-// rejected (for example for a bad signature).
-func (s *Server) Enqueue(b ...Behavior) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.queue = append(s.queue, b...)
-}
-
-// SetDefault sets the behavior used when the queue is empty.
-func (s *Server) SetDefault(b Behavior) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.def = b
-}
-
-// Requests returns copies of every request received since New or Reset, in
-// arrival order.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Request, len(s.requests))
-	for i, r := range s.requests {
-		out[i] = r.clone()
-	}
-	return out
-}
-
-// Reset empties the queue, restores the zero default behavior and forgets
-// recorded requests. It does not undo Close.
-func (s *Server) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.queue, s.def, s.requests = nil, Behavior{}, nil
-}
-
-// Close releases every hung or delayed handler, dropping its connection.
-// Requests arriving later are still served. Close is idempotent.
-func (s *Server) Close() {
-	s.closeOnce.Do(func() { close(s.closed) })
+	return &Server{Script: fakescript.New[Behavior](Request.clone), opts: opts}
 }
 
 func (r Request) clone() Request {
@@ -242,20 +195,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Body:        slices.Clone(body),
 		Time:        s.opts.Now(),
 	}
-	b := s.record(req, routed)
+	b := s.Record(req.clone(), routed)
 	if s.opts.OnRequest != nil {
 		s.opts.OnRequest(req.clone())
 	}
 	if b.Hang {
-		s.hang(r.Context(), w)
+		s.Hang(r.Context(), w)
 		return
 	}
 	if b.Delay > 0 {
-		switch s.sleep(r.Context(), b.Delay) {
-		case waitClientGone:
+		switch s.Sleep(r.Context(), b.Delay) {
+		case fakescript.ClientGone:
 			return
-		case waitServerClosed:
-			abort(w)
+		case fakescript.ServerClosed:
+			fakescript.Abort(w)
 			return
 		}
 	}
@@ -292,66 +245,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stream(r.Context(), w, a, b)
-}
-
-// record appends req and, for routed requests, takes the next Behavior,
-// both under one lock.
-func (s *Server) record(req Request, work bool) Behavior {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = append(s.requests, req.clone())
-	if !work {
-		return Behavior{}
-	}
-	if len(s.queue) == 0 {
-		return s.def
-	}
-	b := s.queue[0]
-	s.queue = s.queue[1:]
-	return b
-}
-
-type waitResult int
-
-const (
-	waitDone waitResult = iota
-	waitClientGone
-	waitServerClosed
-)
-
-// sleep waits d, or until the client goes away or the Server is closed.
-func (s *Server) sleep(ctx context.Context, d time.Duration) waitResult {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return waitDone
-	case <-ctx.Done():
-		return waitClientGone
-	case <-s.closed:
-		return waitServerClosed
-	}
-}
-
-func (s *Server) hang(ctx context.Context, w http.ResponseWriter) {
-	select {
-	case <-ctx.Done():
-	case <-s.closed:
-		abort(w)
-	}
-}
-
-// abort drops the connection without finishing the response, so the client
-// sees a truncated body (or a reset stream on HTTP/2).
-func abort(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err == nil {
-		_ = conn.Close()
-		return
-	}
-	// HTTP/2 cannot hijack; ErrAbortHandler resets the stream instead and
-	// is not logged by net/http.
-	panic(http.ErrAbortHandler)
 }
 
 // randomUUID returns a version 4 UUID, the shape of x-amzn-RequestId.

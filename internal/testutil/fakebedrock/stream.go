@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/multipolar/multipolar/internal/testutil/fakescript"
 	"net/http"
 	"time"
 
@@ -39,8 +40,8 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, a answer, b 
 			return true
 		}
 		if b.CutAfter > 0 && deltas >= b.CutAfter {
-			if ew.result == waitDone && !ew.failed {
-				abort(w)
+			if ew.result == fakescript.Done && !ew.failed {
+				fakescript.Abort(w)
 			}
 			return true
 		}
@@ -83,7 +84,7 @@ type eventWriter struct {
 	enc    *eventstream.Encoder
 	delay  time.Duration
 	wrote  bool
-	result waitResult
+	result fakescript.Wait
 	failed bool
 }
 
@@ -108,13 +109,13 @@ func (ew *eventWriter) exception(typ, message string) {
 }
 
 func (ew *eventWriter) write(h eventstream.Headers, payload map[string]any) {
-	if ew.failed || ew.result != waitDone {
+	if ew.failed || ew.result != fakescript.Done {
 		return
 	}
 	if ew.wrote && ew.delay > 0 {
-		if ew.result = ew.s.sleep(ew.ctx, ew.delay); ew.result != waitDone {
-			if ew.result == waitServerClosed {
-				abort(ew.w)
+		if ew.result = ew.s.Sleep(ew.ctx, ew.delay); ew.result != fakescript.Done {
+			if ew.result == fakescript.ServerClosed {
+				fakescript.Abort(ew.w)
 			}
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/multipolar/multipolar/internal/testutil/fakescript"
 	"net/http"
 	"strings"
 	"time"
@@ -249,8 +250,8 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, a answer, b 
 			break
 		}
 		if b.CutAfter > 0 && n >= b.CutAfter {
-			if cw.result == waitDone && !cw.failed {
-				abort(w)
+			if cw.result == fakescript.Done && !cw.failed {
+				fakescript.Abort(w)
 			}
 			return
 		}
@@ -270,18 +271,18 @@ type chunkWriter struct {
 	delay  time.Duration
 	sse    bool
 	wrote  bool
-	result waitResult
+	result fakescript.Wait
 	failed bool
 }
 
 func (cw *chunkWriter) chunk(data []byte) {
-	if cw.failed || cw.result != waitDone {
+	if cw.failed || cw.result != fakescript.Done {
 		return
 	}
 	if cw.wrote && cw.delay > 0 {
-		if cw.result = cw.s.sleep(cw.ctx, cw.delay); cw.result != waitDone {
-			if cw.result == waitServerClosed {
-				abort(cw.w)
+		if cw.result = cw.s.Sleep(cw.ctx, cw.delay); cw.result != fakescript.Done {
+			if cw.result == fakescript.ServerClosed {
+				fakescript.Abort(cw.w)
 			}
 			return
 		}
@@ -304,7 +305,7 @@ func (cw *chunkWriter) chunk(data []byte) {
 }
 
 func (cw *chunkWriter) raw(p []byte) {
-	if cw.failed || cw.result != waitDone {
+	if cw.failed || cw.result != fakescript.Done {
 		return
 	}
 	if _, err := cw.w.Write(p); err != nil {

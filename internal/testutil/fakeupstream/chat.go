@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/multipolar/multipolar/internal/testutil/fakescript"
 	"net/http"
 	"slices"
 	"strings"
@@ -263,8 +264,8 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, c completion
 		}
 	}
 	if b.CutAfter > 0 {
-		if sw.result == waitDone {
-			abort(w)
+		if sw.result == fakescript.Done {
+			fakescript.Abort(w)
 		}
 		return
 	}
@@ -284,18 +285,18 @@ type sseWriter struct {
 	rc     *http.ResponseController
 	delay  time.Duration
 	wrote  bool
-	result waitResult
+	result fakescript.Wait
 	failed bool
 }
 
 func (sw *sseWriter) event(data []byte) {
-	if sw.failed || sw.result != waitDone {
+	if sw.failed || sw.result != fakescript.Done {
 		return
 	}
 	if sw.wrote && sw.delay > 0 {
-		if sw.result = sw.s.sleep(sw.ctx, sw.delay); sw.result != waitDone {
-			if sw.result == waitServerClosed {
-				abort(sw.w)
+		if sw.result = sw.s.Sleep(sw.ctx, sw.delay); sw.result != fakescript.Done {
+			if sw.result == fakescript.ServerClosed {
+				fakescript.Abort(sw.w)
 			}
 			return
 		}
