@@ -594,29 +594,13 @@ func (s *jscan) boolField(dst *bool, field string) {
 	}
 }
 
-// objectOrNull reports whether an object follows (consuming nothing); it
-// consumes a null (setting *null) and skips a value of another kind as a
-// type error.
-func (s *jscan) objectOrNull(field string, null *bool) bool {
+// openOrNull reports whether an object ('{') or array ('[') follows, as
+// open says (consuming nothing); it consumes a null (setting *null) and
+// skips a value of another kind as a type error.
+func (s *jscan) openOrNull(open byte, field string, null *bool) bool {
 	*null = false
 	switch k := s.kind(); k {
-	case '{':
-		return true
-	case 'n':
-		*null = s.literal("null")
-	case 0:
-	default:
-		s.typeError(field, kindName(k))
-		s.skip(k)
-	}
-	return false
-}
-
-// arrayOrNull is objectOrNull for an array.
-func (s *jscan) arrayOrNull(field string, null *bool) bool {
-	*null = false
-	switch k := s.kind(); k {
-	case '[':
+	case open:
 		return true
 	case 'n':
 		*null = s.literal("null")
@@ -631,13 +615,13 @@ func (s *jscan) arrayOrNull(field string, null *bool) bool {
 // chunk decodes one GenerateContentResponse into c, which must be reset.
 func (s *jscan) chunk(c *wireChunk) {
 	var null bool
-	if !s.objectOrNull("", &null) {
+	if !s.openOrNull('{', "", &null) {
 		return // null decodes to nothing; anything else is a type error
 	}
 	for more := s.objectFirst(); more; more = s.objectNext() {
 		switch key := s.key; {
 		case keyIs(key, "candidates"):
-			if !s.arrayOrNull("candidates", &null) {
+			if !s.openOrNull('[', "candidates", &null) {
 				if null {
 					c.cands, c.candKept = c.cands[:0], 0
 				}
@@ -656,7 +640,7 @@ func (s *jscan) chunk(c *wireChunk) {
 				c.cands = c.cands[:n]
 			}
 		case keyIs(key, "promptFeedback"):
-			if !s.objectOrNull("promptFeedback", &null) {
+			if !s.openOrNull('{', "promptFeedback", &null) {
 				if null {
 					c.hasFeedback = false
 				}
@@ -673,7 +657,7 @@ func (s *jscan) chunk(c *wireChunk) {
 				}
 			}
 		case keyIs(key, "usageMetadata"):
-			if !s.objectOrNull("usageMetadata", &null) {
+			if !s.openOrNull('{', "usageMetadata", &null) {
 				if null {
 					c.hasUsage = false
 				}
@@ -691,7 +675,7 @@ func (s *jscan) chunk(c *wireChunk) {
 			var t []byte
 			s.stringField(&t, "createTime")
 		case keyIs(key, "error"):
-			if !s.objectOrNull("error", &null) {
+			if !s.openOrNull('{', "error", &null) {
 				if null {
 					c.err = nil
 				}
@@ -767,13 +751,13 @@ func growParts(parts []wirePart, kept, n int) ([]wirePart, int) {
 
 func (s *jscan) candidate(c *wireCand) {
 	var null bool
-	if !s.objectOrNull("candidates", &null) {
+	if !s.openOrNull('{', "candidates", &null) {
 		return // null leaves the element as it is
 	}
 	for more := s.objectFirst(); more; more = s.objectNext() {
 		switch key := s.key; {
 		case keyIs(key, "content"):
-			if !s.objectOrNull("candidates.content", &null) {
+			if !s.openOrNull('{', "candidates.content", &null) {
 				continue // null leaves a struct
 			}
 			for more := s.objectFirst(); more; more = s.objectNext() {
@@ -781,7 +765,7 @@ func (s *jscan) candidate(c *wireCand) {
 					s.skip(s.kind())
 					continue
 				}
-				if !s.arrayOrNull("candidates.content.parts", &null) {
+				if !s.openOrNull('[', "candidates.content.parts", &null) {
 					if null {
 						c.parts, c.partKept = c.parts[:0], 0
 					}
@@ -812,7 +796,7 @@ func (s *jscan) candidate(c *wireCand) {
 
 func (s *jscan) part(p *wirePart) {
 	var null bool
-	if !s.objectOrNull("candidates.content.parts", &null) {
+	if !s.openOrNull('{', "candidates.content.parts", &null) {
 		return
 	}
 	for more := s.objectFirst(); more; more = s.objectNext() {
@@ -824,7 +808,7 @@ func (s *jscan) part(p *wirePart) {
 		case keyIs(key, "thoughtSignature"):
 			s.stringField(&p.sig, "candidates.content.parts.thoughtSignature")
 		case keyIs(key, "functionCall"):
-			if !s.objectOrNull("candidates.content.parts.functionCall", &null) {
+			if !s.openOrNull('{', "candidates.content.parts.functionCall", &null) {
 				if null {
 					p.hasCall = false
 				}
