@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,8 +19,6 @@ import (
 	"github.com/multipolar/multipolar/internal/proxy"
 	"github.com/multipolar/multipolar/internal/testutil/oapispec"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.want.* golden files")
 
 // Interface guards: proxy declares StreamEncoder as an alias of an unnamed
 // interface type, so Translator satisfies proxy.Ingress structurally.
@@ -37,19 +35,7 @@ func init() {
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (run with -update): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
-	}
+	goldenfile.Check(t, path, got)
 }
 
 func cases(t *testing.T, dir string) []string {

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"io"
 	"net/url"
 	"os"
@@ -13,30 +13,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/multipolar/multipolar/internal/apierr"
 	"github.com/multipolar/multipolar/internal/llm"
 	"github.com/multipolar/multipolar/internal/testutil/oapispec"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
 func golden(t *testing.T, want string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(want, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	w, err := os.ReadFile(want)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if diff := cmp.Diff(string(w), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", want, diff)
-	}
+	goldenfile.Check(t, want, got)
 }
 
 func cases(t *testing.T, dir, suffix string) []string {

@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"io"
 	"net/http"
 	"net/url"
@@ -16,13 +16,10 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/multipolar/multipolar/internal/apierr"
 	"github.com/multipolar/multipolar/internal/llm"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.want.json golden files")
 
 // newTestProvider returns a provider with static credentials and no network.
 func newTestProvider(t testing.TB, base string) *Provider {
@@ -73,19 +70,7 @@ func checkGolden(t *testing.T, name string, v any) {
 	}
 	got = append(got, '\n')
 	path := filepath.Join("testdata", name+".want.json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
-	}
+	goldenfile.Check(t, path, got)
 }
 
 func readIn(t *testing.T, name string) []byte {

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,14 +14,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 
 	"github.com/multipolar/multipolar/internal/apierr"
 	"github.com/multipolar/multipolar/internal/llm"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*/*.want.json golden files")
 
 // chatProvider mirrors proxy.ChatProvider, which this package may not
 // import; the guard keeps the method set in step.
@@ -112,19 +109,7 @@ func checkGolden(t *testing.T, path string, v any) {
 		t.Fatal(err)
 	}
 	got := buf.Bytes()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
+	goldenfile.Check(t, path, got)
 }
 
 // wireRequest is what a golden file records of an upstream request.

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"io"
 	"net/http"
 	"net/url"
@@ -21,8 +21,6 @@ import (
 	"github.com/multipolar/multipolar/internal/proxy"
 	"github.com/multipolar/multipolar/internal/testutil/oapispec"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.want.* golden files")
 
 // Interface guards: proxy declares StreamDecoder as an alias of an unnamed
 // interface type, so *Provider satisfies proxy.ChatProvider structurally.
@@ -50,19 +48,7 @@ func newProvider(t testing.TB, o Options) *Provider {
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (run with -update): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
-	}
+	goldenfile.Check(t, path, got)
 }
 
 // cases returns the case names of testdata/dir/*.in.ext.
