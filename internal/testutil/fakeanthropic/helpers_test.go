@@ -3,7 +3,6 @@ package fakeanthropic
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/multipolar/multipolar/internal/testutil/oapispec"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 const (
 	testKey   = "sk-ant-test-0123456789abcdef"

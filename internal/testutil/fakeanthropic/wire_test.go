@@ -2,15 +2,13 @@ package fakeanthropic
 
 import (
 	"encoding/json"
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/multipolar/multipolar/internal/testutil/oapispec"
 )
@@ -162,18 +160,7 @@ func TestGolden(t *testing.T) {
 				}
 			}
 			path := filepath.Join("testdata", tc.file)
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s mismatch (-want +got):\n%s", tc.file, diff)
-			}
+			goldenfile.Check(t, path, []byte(got))
 		})
 	}
 }

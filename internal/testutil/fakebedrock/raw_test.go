@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,7 +15,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/google/go-cmp/cmp"
 )
 
 // post sends body unsigned to a fake without credentials.
@@ -160,18 +159,7 @@ func TestGolden(t *testing.T) {
 				got = hex.Dump(raw)
 			}
 			file := filepath.Join("testdata", tc.file)
-			if *update {
-				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s mismatch (-want +got):\n%s", tc.file, diff)
-			}
+			goldenfile.Check(t, file, []byte(got))
 		})
 	}
 }

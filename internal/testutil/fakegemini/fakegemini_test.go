@@ -3,7 +3,7 @@ package fakegemini
 import (
 	"context"
 	"errors"
-	"flag"
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,8 +17,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genai"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 const (
 	testKey   = "AIzaFakeGeminiKey0123456789abcdefghijk"
@@ -432,18 +430,7 @@ func TestGolden(t *testing.T) {
 			}
 			_, got := post(t, ts, tc.path, body, nil)
 			file := filepath.Join("testdata", tc.file)
-			if *update {
-				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s mismatch (-want +got):\n%s", tc.file, diff)
-			}
+			goldenfile.Check(t, file, []byte(got))
 		})
 	}
 }

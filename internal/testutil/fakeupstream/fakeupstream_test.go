@@ -4,11 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,8 +18,6 @@ import (
 	"github.com/openai/openai-go/v3/azure"
 	"github.com/openai/openai-go/v3/option"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 const (
 	testKey      = "sk-test-0123456789abcdef"
@@ -733,18 +730,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("status = %d, body %s", status, got)
 			}
 			path := filepath.Join("testdata", tc.file)
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s mismatch (-want +got):\n%s", tc.file, diff)
-			}
+			goldenfile.Check(t, path, []byte(got))
 		})
 	}
 }
