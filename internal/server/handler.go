@@ -185,15 +185,7 @@ func sniffAnthropic(op llm.Op, body []byte) (llm.RawRequest, proxy.Ingress, erro
 	}
 	raw := sn.Raw(body)
 	raw.Op = op
-	return raw, anthropicIngress{}, nil
-}
-
-// anthropicIngress adapts the Anthropic translator's concrete stream encoder
-// to the engine's interface.
-type anthropicIngress struct{ inganthropic.Translator }
-
-func (a anthropicIngress) NewStreamEncoder(r *llm.Request) proxy.StreamEncoder {
-	return a.Translator.NewStreamEncoder(r)
+	return raw, inganthropic.Translator{}, nil
 }
 
 // anthropicToken accepts x-api-key, as Anthropic's SDKs send it, or a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -127,15 +126,7 @@ func newAnthropic(p *config.Provider) (adapter, error) {
 	if err != nil {
 		return adapter{}, err
 	}
-	return adapter{up: pr, api: proxy.APIAnthropic, chat: anthropicChat{pr}}, nil
-}
-
-// anthropicChat adapts the Anthropic provider's concrete stream decoder to
-// the engine's interface.
-type anthropicChat struct{ *provanthropic.Provider }
-
-func (a anthropicChat) NewStreamDecoder(body io.Reader) proxy.StreamDecoder {
-	return a.Provider.NewStreamDecoder(body)
+	return adapter{up: pr, api: proxy.APIAnthropic, chat: pr}, nil
 }
 
 // newBedrock builds the Bedrock Converse adapter, reached by translation

@@ -20,20 +20,9 @@ import (
 	"github.com/multipolar/multipolar/internal/testutil/oapispec"
 )
 
-// ingressAdapter shows what wiring needs: proxy.Ingress returns the named
-// proxy.StreamEncoder, which an ingress package may not import (repo deps
-// rule), so Translator returns its concrete *StreamEncoder and the server
-// adapts it in one method.
-type ingressAdapter struct{ ingress.Translator }
-
-func (a ingressAdapter) NewStreamEncoder(r *llm.Request) proxy.StreamEncoder {
-	return a.Translator.NewStreamEncoder(r)
-}
-
 var (
-	_ proxy.Ingress       = ingressAdapter{}
-	_ proxy.Schema        = ingress.Translator{}
-	_ proxy.StreamEncoder = (*ingress.StreamEncoder)(nil)
+	_ proxy.Ingress = ingress.Translator{}
+	_ proxy.Schema  = ingress.Translator{}
 )
 
 // answer is the scripted canonical answer: text, one tool call, usage with

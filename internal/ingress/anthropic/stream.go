@@ -8,7 +8,14 @@ import (
 	"github.com/multipolar/multipolar/internal/llm"
 )
 
-// StreamEncoder renders canonical events as Anthropic's Messages stream:
+// StreamEncoder is the engine's stream-encoder contract
+// (proxy.StreamEncoder), declared as the identical unnamed interface type
+// since ingress packages do not import proxy.
+type StreamEncoder = interface {
+	Encode(dst []byte, ev *llm.Event) []byte
+}
+
+// EventEncoder renders canonical events as Anthropic's Messages stream:
 // message_start, ping, content_block_start/delta/stop per block,
 // message_delta and message_stop. It is not safe for concurrent use; make
 // one per stream with Translator.NewStreamEncoder.
@@ -20,7 +27,7 @@ import (
 // Stop; OpenAI reports usage after finish_reason, but the canonical stream
 // puts Usage before Stop, so message_delta carries the final counts.
 // Encode does not allocate once the stream's blocks are known.
-type StreamEncoder struct {
+type EventEncoder struct {
 	model   string
 	started bool
 	stopped bool
@@ -40,8 +47,8 @@ type streamBlock struct {
 }
 
 // NewStreamEncoder returns an encoder for one streamed answer to r.
-func (Translator) NewStreamEncoder(r *llm.Request) *StreamEncoder {
-	return &StreamEncoder{model: clientModel(r, ""), blocks: make([]streamBlock, 0, 8)}
+func (Translator) NewStreamEncoder(r *llm.Request) StreamEncoder {
+	return &EventEncoder{model: clientModel(r, ""), blocks: make([]streamBlock, 0, 8)}
 }
 
 func appendEvent(dst []byte, name string) []byte {
@@ -51,7 +58,7 @@ func appendEvent(dst []byte, name string) []byte {
 }
 
 // Encode appends the SSE bytes for ev (possibly none) to dst.
-func (e *StreamEncoder) Encode(dst []byte, ev *llm.Event) []byte {
+func (e *EventEncoder) Encode(dst []byte, ev *llm.Event) []byte {
 	if e.stopped {
 		return dst
 	}
@@ -160,7 +167,7 @@ func (e *StreamEncoder) Encode(dst []byte, ev *llm.Event) []byte {
 	return dst
 }
 
-func (e *StreamEncoder) messageStart(dst []byte, ev *llm.Event) []byte {
+func (e *EventEncoder) messageStart(dst []byte, ev *llm.Event) []byte {
 	dst = appendEvent(dst, "message_start")
 	dst = append(dst, `{"type":"message_start","message":{"id":`...)
 	id := ""
@@ -177,7 +184,7 @@ func (e *StreamEncoder) messageStart(dst []byte, ev *llm.Event) []byte {
 }
 
 // find returns the position of the open block with canonical index src.
-func (e *StreamEncoder) find(src int) int {
+func (e *EventEncoder) find(src int) int {
 	for k := len(e.blocks) - 1; k >= 0; k-- {
 		if e.blocks[k].src == src && e.blocks[k].open {
 			return k
@@ -188,7 +195,7 @@ func (e *StreamEncoder) find(src int) int {
 
 // blockStart sends block k's content_block_start; redacted, if not empty,
 // makes a thinking block a redacted_thinking block holding that data.
-func (e *StreamEncoder) blockStart(dst []byte, k int, redacted string) []byte {
+func (e *EventEncoder) blockStart(dst []byte, k int, redacted string) []byte {
 	b := &e.blocks[k]
 	b.sent = true
 	dst = appendEvent(dst, "content_block_start")
@@ -215,14 +222,14 @@ func (e *StreamEncoder) blockStart(dst []byte, k int, redacted string) []byte {
 	return append(dst, "}\n\n"...)
 }
 
-func (e *StreamEncoder) deltaHead(dst []byte, k int) []byte {
+func (e *EventEncoder) deltaHead(dst []byte, k int) []byte {
 	dst = appendEvent(dst, "content_block_delta")
 	dst = append(dst, `{"type":"content_block_delta","index":`...)
 	dst = strconv.AppendInt(dst, int64(k), 10)
 	return append(dst, `,"delta":{"type":`...)
 }
 
-func (e *StreamEncoder) blockStop(dst []byte, k int) []byte {
+func (e *EventEncoder) blockStop(dst []byte, k int) []byte {
 	b := &e.blocks[k]
 	if !b.open {
 		return dst

@@ -34,7 +34,7 @@ func chatRequest(stream bool) *llm.Request {
 // collect drains a stream into text, tool calls and the final usage.
 // Event strings alias the decoder's buffer: they are copied through a
 // strings.Builder (text += ev.Text would keep the alias when text is empty).
-func collect(t *testing.T, d *StreamDecoder) (text, args string, calls []string, stop llm.StopReason, u llm.Usage) {
+func collect(t *testing.T, d StreamDecoder) (text, args string, calls []string, stop llm.StopReason, u llm.Usage) {
 	t.Helper()
 	var ev llm.Event
 	var tb, ab strings.Builder

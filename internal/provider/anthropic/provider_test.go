@@ -15,19 +15,9 @@ import (
 	"github.com/multipolar/multipolar/internal/proxy"
 )
 
-// chatAdapter shows the wiring a server needs: proxy.ChatProvider returns
-// the named proxy.StreamDecoder, which a provider package may not import
-// (repo deps rule), so Provider returns its concrete *StreamDecoder.
-type chatAdapter struct{ *Provider }
-
-func (a chatAdapter) NewStreamDecoder(body io.Reader) proxy.StreamDecoder {
-	return a.Provider.NewStreamDecoder(body)
-}
-
 var (
-	_ proxy.ChatProvider  = chatAdapter{}
-	_ proxy.Upstream      = (*Provider)(nil)
-	_ proxy.StreamDecoder = (*StreamDecoder)(nil)
+	_ proxy.ChatProvider = (*Provider)(nil)
+	_ proxy.Upstream     = (*Provider)(nil)
 )
 
 func TestPassthrough(t *testing.T) {

@@ -18,7 +18,14 @@ const MaxLineSize = 1 << 20
 // ErrLineTooLong is returned when a stream line exceeds MaxLineSize.
 var ErrLineTooLong = errors.New("anthropic stream line too long")
 
-// StreamDecoder reads Anthropic's Messages stream (server-sent events) and
+// StreamDecoder is the engine's stream-decoder contract
+// (proxy.StreamDecoder), declared as the identical unnamed interface type
+// since provider packages do not import proxy.
+type StreamDecoder = interface {
+	Next(ev *llm.Event) error
+}
+
+// EventDecoder reads Anthropic's Messages stream (server-sent events) and
 // yields canonical events. It is not safe for concurrent use. Event strings
 // alias its buffers and are valid until the next call to Next; it does not
 // allocate per event once its buffers have grown.
@@ -28,7 +35,7 @@ var ErrLineTooLong = errors.New("anthropic stream line too long")
 // writes) then Stop; ping, citations and blocks of unknown types are
 // skipped; an error event yields Error with an *apierr.Error and ends the
 // stream.
-type StreamDecoder struct {
+type EventDecoder struct {
 	p       *Provider
 	r       *bufio.Reader
 	line    []byte // a line longer than the bufio buffer
@@ -44,13 +51,13 @@ type StreamDecoder struct {
 }
 
 // NewStreamDecoder returns a decoder for a successful streamed answer.
-func (p *Provider) NewStreamDecoder(body io.Reader) *StreamDecoder {
-	return &StreamDecoder{p: p, r: bufio.NewReaderSize(body, 32<<10), data: make([]byte, 0, 4096), scratch: make([]byte, 0, 1024)}
+func (p *Provider) NewStreamDecoder(body io.Reader) StreamDecoder {
+	return &EventDecoder{p: p, r: bufio.NewReaderSize(body, 32<<10), data: make([]byte, 0, 4096), scratch: make([]byte, 0, 1024)}
 }
 
 // readLine returns the next line without its line ending; it is valid
 // until the next call.
-func (d *StreamDecoder) readLine() ([]byte, error) {
+func (d *EventDecoder) readLine() ([]byte, error) {
 	line, err := d.r.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
 		d.line = append(d.line[:0], line...)
@@ -72,7 +79,7 @@ func (d *StreamDecoder) readLine() ([]byte, error) {
 
 // Next fills ev with the next event. It returns io.EOF after the stream's
 // last event, io.ErrUnexpectedEOF when the stream ends before a stop.
-func (d *StreamDecoder) Next(ev *llm.Event) error {
+func (d *EventDecoder) Next(ev *llm.Event) error {
 	for {
 		if d.ipend < d.npend {
 			*ev = d.pending[d.ipend]
@@ -105,7 +112,7 @@ func (d *StreamDecoder) Next(ev *llm.Event) error {
 
 // readEvent reads lines up to a blank line, collecting data lines in
 // d.data. Event names are not needed: every data object has a "type".
-func (d *StreamDecoder) readEvent() error {
+func (d *EventDecoder) readEvent() error {
 	d.data = d.data[:0]
 	d.scratch = d.scratch[:0]
 	for {
@@ -137,7 +144,7 @@ func (d *StreamDecoder) readEvent() error {
 
 // str returns a string token's value, aliasing d.data when it has no
 // escapes and d.scratch otherwise.
-func (d *StreamDecoder) str(tok []byte) string {
+func (d *EventDecoder) str(tok []byte) string {
 	if len(tok) < 2 || tok[0] != '"' {
 		return ""
 	}
@@ -149,13 +156,13 @@ func (d *StreamDecoder) str(tok []byte) string {
 	return bytesString(d.scratch[start:])
 }
 
-func (d *StreamDecoder) push(ev llm.Event) {
+func (d *EventDecoder) push(ev llm.Event) {
 	d.pending[d.npend] = ev
 	d.npend++
 }
 
 // handle turns the event in d.data into pending canonical events.
-func (d *StreamDecoder) handle() error {
+func (d *EventDecoder) handle() error {
 	if !json.Valid(d.data) {
 		return fmt.Errorf("provider %q: malformed stream event", d.p.name)
 	}
@@ -312,7 +319,7 @@ func (d *StreamDecoder) handle() error {
 
 // readUsage folds a usage object's non-null counts (cumulative totals)
 // into d.usage.
-func (d *StreamDecoder) readUsage(obj []byte) {
+func (d *EventDecoder) readUsage(obj []byte) {
 	var in, cr, cw int64 = -1, -1, -1
 	it := newObjectIter(obj)
 	for m, ok := it.next(); ok; m, ok = it.next() {
@@ -347,12 +354,12 @@ func (d *StreamDecoder) readUsage(obj []byte) {
 	d.usage.InputTokens = max(base, 0) + d.usage.CachedTokens + d.usage.CacheWriteTokens
 }
 
-func (d *StreamDecoder) setSkip(idx int64) {
+func (d *EventDecoder) setSkip(idx int64) {
 	if idx >= 0 && idx < 64 {
 		d.skip |= 1 << uint(idx)
 	}
 }
 
-func (d *StreamDecoder) skipped(idx int64) bool {
+func (d *EventDecoder) skipped(idx int64) bool {
 	return idx >= 0 && idx < 64 && d.skip&(1<<uint(idx)) != 0
 }
