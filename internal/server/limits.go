@@ -116,10 +116,7 @@ func ceilMicros(m pricing.Money) (int64, bool) { return m.CeilMicros() }
 // force now. An unpriced route cannot be bounded and adds nothing; such
 // requests are counted as unpriced.
 func (s *Server) maxCost(snap *snapshot, m *modelEntry, targets []proxy.Target, raw *llm.RawRequest, now time.Time) pricing.Money {
-	out := raw.MaxTokens
-	if out <= 0 || out > int64(m.maxOutput) {
-		out = int64(m.maxOutput)
-	}
+	out := min(outputBound(raw, m), int64(m.maxOutput)) // no model writes past its maximum
 	u := pricing.Usage{InputTokens: int64(len(raw.Body)), OutputTokens: out}
 	var worst pricing.Money
 	for i := range targets {
@@ -128,10 +125,7 @@ func (s *Server) maxCost(snap *snapshot, m *modelEntry, targets []proxy.Target, 
 		if upstream == "" {
 			upstream = m.name
 		}
-		p, ok := snap.catalog.Lookup(t.Name, upstream, now)
-		if !ok {
-			p, ok = snap.catalog.Lookup(t.Name, m.name, now)
-		}
+		p, ok := lookupPrice(snap.catalog, t.Name, upstream, m.name, now)
 		if !ok {
 			continue
 		}
@@ -204,11 +198,16 @@ func (s *Server) admit(ctx context.Context, w http.ResponseWriter, snap *snapsho
 // limit before its usage is known: a quarter of its body, plus its output
 // bound. Adjust corrects it afterwards.
 func estimateTokens(raw *llm.RawRequest, m *modelEntry) int64 {
-	out := raw.MaxTokens
-	if out <= 0 {
-		out = int64(m.maxOutput)
+	return int64(len(raw.Body))/4 + outputBound(raw, m)
+}
+
+// outputBound is the most a request may write: its max_tokens, else its
+// model's maximum (0 for an unknown model).
+func outputBound(raw *llm.RawRequest, m *modelEntry) int64 {
+	if raw.MaxTokens > 0 || m == nil {
+		return raw.MaxTokens
 	}
-	return int64(len(raw.Body))/4 + out
+	return int64(m.maxOutput)
 }
 
 // settle charges the reservation with what the request cost, or releases

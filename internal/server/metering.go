@@ -164,15 +164,21 @@ func (s *Server) usageRecords(snap *snapshot, rl *requestLog, key *keyEntry, dec
 // price finds the price in force at the attempt's time, by the upstream's
 // model name first and the client-facing one second, and computes the cost.
 func (s *Server) price(snap *snapshot, provider, upstreamModel, model string, at time.Time, u pricing.Usage) (pricing.Price, pricing.Money) {
-	p, ok := snap.catalog.Lookup(provider, upstreamModel, at)
-	if !ok {
-		p, ok = snap.catalog.Lookup(provider, model, at)
-	}
+	p, ok := lookupPrice(snap.catalog, provider, upstreamModel, model, at)
 	if !ok {
 		s.metrics.Unpriced(provider, model)
 		return pricing.Price{}, pricing.Money{}
 	}
 	return p, pricing.Cost(p, u)
+}
+
+// lookupPrice finds a provider's price in force at at, by the upstream's
+// model name first and the client-facing one second.
+func lookupPrice(c *pricing.Catalog, provider, upstreamModel, model string, at time.Time) (pricing.Price, bool) {
+	if p, ok := c.Lookup(provider, upstreamModel, at); ok {
+		return p, true
+	}
+	return c.Lookup(provider, model, at)
 }
 
 func toPricingUsage(u llm.Usage) pricing.Usage {

@@ -38,30 +38,7 @@ func buildRouter(cfg *config.Config, catalog *pricing.Catalog, prev *route.Route
 		Window:              cfg.Routing.Breaker.Window.D(),
 		Cooldown:            cfg.Routing.Breaker.Cooldown.D(),
 	}}
-	upstreamModels := map[string]map[string]string{} // provider -> upstream model -> family
-	for i := range cfg.Models {
-		m := &cfg.Models[i]
-		ms := route.ModelSpec{Name: m.Name, Family: m.Family}
-		for _, r := range m.Routes {
-			tier := route.TierSpec{Strategy: r.Strategy}
-			members := r.Targets()
-			for _, mr := range members {
-				tier.Members = append(tier.Members, route.MemberSpec{Provider: mr.Provider, Model: mr.Model, Weight: mr.Weight})
-				if mr.Family != "" {
-					um := mr.Model
-					if um == "" {
-						um = m.Name
-					}
-					if upstreamModels[mr.Provider] == nil {
-						upstreamModels[mr.Provider] = map[string]string{}
-					}
-					upstreamModels[mr.Provider][um] = mr.Family
-				}
-			}
-			ms.Tiers = append(ms.Tiers, tier)
-		}
-		spec.Models = append(spec.Models, ms)
-	}
+	index := make(map[string]int, len(cfg.Providers))
 	for i := range cfg.Providers {
 		p := &cfg.Providers[i]
 		caps := p.Capabilities
@@ -69,38 +46,39 @@ func buildRouter(cfg *config.Config, catalog *pricing.Catalog, prev *route.Route
 			caps = []string{"tools", "vision", "json"} // omitted means all
 		}
 		ps := route.ProviderSpec{Name: p.Name, Region: p.Region, Capabilities: caps, Serves: p.Serves,
-			Families: upstreamModels[p.Name], Prices: map[string]route.Price{}}
+			Families: map[string]string{}, Prices: map[string]route.Price{}}
 		if !shared {
 			ps.Capacity = route.Capacity{RPM: p.Capacity.RPM, TPM: p.Capacity.TPM}
 		}
+		index[p.Name] = i
 		spec.Providers = append(spec.Providers, ps)
 	}
-	// Prices by upstream model, for every (provider, model) a route names.
+	// One pass over every tier member: the model's tiers, and each
+	// provider's families and prices (in force now) by upstream model.
 	for i := range cfg.Models {
 		m := &cfg.Models[i]
+		ms := route.ModelSpec{Name: m.Name, Family: m.Family}
 		for _, r := range m.Routes {
-			members := r.Targets()
-			for _, mr := range members {
+			tier := route.TierSpec{Strategy: r.Strategy}
+			for _, mr := range r.Targets() {
+				tier.Members = append(tier.Members, route.MemberSpec{Provider: mr.Provider, Model: mr.Model, Weight: mr.Weight})
+				ps := &spec.Providers[index[mr.Provider]]
 				um := mr.Model
 				if um == "" {
 					um = m.Name
 				}
-				p, ok := catalog.Lookup(mr.Provider, um, now)
-				if !ok {
-					p, ok = catalog.Lookup(mr.Provider, m.Name, now)
+				if mr.Family != "" {
+					ps.Families[um] = mr.Family
 				}
-				if !ok {
-					continue
-				}
-				in, _ := ceilMicros(p.Input)
-				out, _ := ceilMicros(p.Output)
-				for j := range spec.Providers {
-					if spec.Providers[j].Name == mr.Provider {
-						spec.Providers[j].Prices[um] = route.Price{Input: in, Output: out}
-					}
+				if p, ok := lookupPrice(catalog, mr.Provider, um, m.Name, now); ok {
+					in, _ := ceilMicros(p.Input)
+					out, _ := ceilMicros(p.Output)
+					ps.Prices[um] = route.Price{Input: in, Output: out}
 				}
 			}
+			ms.Tiers = append(ms.Tiers, tier)
 		}
+		spec.Models = append(spec.Models, ms)
 	}
 	for _, a := range cfg.Agreements {
 		if a.Type != "first_refusal" {
@@ -233,12 +211,7 @@ func needsOf(body []byte) route.Caps {
 // plan routes one request: it fills rt with the ordered targets and the
 // gate, or returns the client's error when no provider may take it.
 func (s *Server) plan(snap *snapshot, m *modelEntry, raw *llm.RawRequest, workload string, rt *routing) *apierr.Error {
-	out := raw.MaxTokens
-	if out <= 0 {
-		out = int64(m.maxOutput)
-	}
-	req := route.Request{Model: raw.Model, Workload: workload,
-		EstTokens: int64(len(raw.Body))/4 + out, EstOutputTokens: out, Now: s.now()}
+	req := s.routeRequest(m, raw, workload)
 	if snap.capsMatter {
 		req.Needs = needsOf(raw.Body)
 	}
@@ -260,6 +233,15 @@ func (s *Server) plan(snap *snapshot, m *modelEntry, raw *llm.RawRequest, worklo
 	rt.gate = routeGate{router: snap.router, plan: &rt.plan, tokens: req.EstTokens, m: s.metrics, now: s.now,
 		capacity: snap.sharedCapacity, limiter: s.limits.limiter}
 	return nil
+}
+
+// routeRequest is what routing needs to know of a request: model,
+// workload, and its token estimate (a quarter of its body, plus its output
+// bound) for capacity and prices. m is nil for a model the configuration
+// does not have.
+func (s *Server) routeRequest(m *modelEntry, raw *llm.RawRequest, workload string) route.Request {
+	return route.Request{Model: raw.Model, Workload: workload,
+		EstTokens: estimateTokens(raw, m), EstOutputTokens: outputBound(raw, m), Now: s.now()}
 }
 
 // routeError renders a routing refusal with the status its route.Error
@@ -285,14 +267,9 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) {
 	if e == nil {
 		var raw llm.RawRequest
 		if raw, _, e = sniffForExplain(body); e == nil {
-			workload := r.Header.Get(workloadHeader)
-			m := snap.models[raw.Model]
-			out := raw.MaxTokens
-			if out <= 0 && m != nil {
-				out = int64(m.maxOutput)
-			}
-			x := snap.router.Explain(&route.Request{Model: raw.Model, Workload: workload, Needs: needsOf(body),
-				EstTokens: int64(len(body))/4 + out, EstOutputTokens: out, Now: s.now()})
+			req := s.routeRequest(snap.models[raw.Model], &raw, r.Header.Get(workloadHeader))
+			req.Needs = needsOf(body) // spelled out even where no provider lacks a capability
+			x := snap.router.Explain(&req)
 			b, _ := json.Marshal(x)
 			w.Header()["Content-Type"] = headerJSON
 			_, _ = w.Write(append(b, '\n'))
