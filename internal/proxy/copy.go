@@ -27,34 +27,28 @@ func (e *Engine) serve(ctx context.Context, w http.ResponseWriter, t *Target, ca
 	if ct != "" {
 		h["Content-Type"] = resp.Header["Content-Type"]
 	}
-	if res.Stream {
-		h["Cache-Control"] = noCache
-		h["X-Accel-Buffering"] = accelNo
-	} else if resp.ContentLength >= 0 && !call.HoldEnd {
-		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
-	}
-	e.setRouteHeader(w, call, res)
-	w.WriteHeader(resp.StatusCode)
-
 	var meter UsageMeter
 	if m, ok := t.Upstream.(metering); ok && resp.StatusCode == http.StatusOK {
 		meter = m.Meter(raw)
 	}
 	var err error
 	if res.Stream {
-		if e.Observer != nil {
-			e.Observer.StreamOpen(1)
-			defer e.Observer.StreamOpen(-1)
-		}
+		e.openStream(w, call, res)
+		defer e.closeStream()
 		err = e.copyStream(w, resp.Body, t.StreamIdle, call.API, schema, meter, res)
 	} else {
+		if resp.ContentLength >= 0 && !call.HoldEnd {
+			h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
+		}
+		e.setRouteHeader(w, call, res)
+		w.WriteHeader(resp.StatusCode)
 		err = copyBody(w, resp.Body, resp.ContentLength, t.StreamIdle, meter, res)
 	}
 	if meter != nil {
 		res.setUsage(meter.Usage())
 	}
 	// A client that left is the reason, whatever the copy recorded first.
-	if canceled := ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded); err != nil && (res.Err == nil || canceled) {
+	if err != nil && (res.Err == nil || clientGone(ctx)) {
 		res.Err = classify(ctx, err, "the upstream connection failed mid-response")
 	}
 }
@@ -171,6 +165,32 @@ func keepTail(tail, p []byte) []byte {
 	return append(tail, p...)
 }
 
+// openStream writes a stream's headers with res.Status, flushes them so the
+// client sees the stream open before the first event, and counts the
+// stream in flight until closeStream. It returns w's Flusher, if any.
+func (e *Engine) openStream(w http.ResponseWriter, call *Call, res *Result) http.Flusher {
+	h := w.Header()
+	h["Cache-Control"] = noCache
+	h["X-Accel-Buffering"] = accelNo
+	e.setRouteHeader(w, call, res)
+	w.WriteHeader(res.Status)
+	if e.Observer != nil {
+		e.Observer.StreamOpen(1)
+	}
+	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	return flusher
+}
+
+// closeStream ends what openStream counted.
+func (e *Engine) closeStream() {
+	if e.Observer != nil {
+		e.Observer.StreamOpen(-1)
+	}
+}
+
 // copyStream copies a text/event-stream body. It writes and flushes only
 // complete events (ended by a blank line), so an upstream cut never leaves a
 // half event in front of the error event that reports it.
@@ -181,7 +201,6 @@ func (e *Engine) copyStream(w http.ResponseWriter, body io.ReadCloser, idle time
 			flusher.Flush()
 		}
 	}
-	flush() // headers now: the client sees the stream open before the first event
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	ir := newIdleReader(body, idle)

@@ -260,7 +260,7 @@ func (e *Engine) Forward(ctx context.Context, w http.ResponseWriter, call *Call,
 		case <-t.C:
 		}
 	}
-	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+	if clientGone(ctx) {
 		res.Status = apierr.ClientCanceled.Status()
 		res.Err = apierr.Wrap(apierr.ClientCanceled, ctx.Err(), "client closed the request")
 		return
@@ -379,7 +379,7 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, call *Call,
 	if err != nil {
 		a.Err = err
 		switch {
-		case ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		case clientGone(ctx):
 			a.Outcome = Canceled
 			e.record(res, &a, model)
 			res.Status = apierr.ClientCanceled.Status()

@@ -86,21 +86,10 @@ func (e *Engine) serveTranslated(ctx context.Context, w http.ResponseWriter, t *
 // streamTranslated decodes the upstream stream one event at a time and
 // writes each translated event at once.
 func (e *Engine) streamTranslated(ctx context.Context, w http.ResponseWriter, t *Target, call *Call, canon *llm.Request, resp *http.Response, res *Result) {
-	h := w.Header()
-	h["Content-Type"] = headerSSE
-	h["Cache-Control"] = noCache
-	h["X-Accel-Buffering"] = accelNo
-	e.setRouteHeader(w, call, res)
-	w.WriteHeader(http.StatusOK)
+	w.Header()["Content-Type"] = headerSSE
 	res.Status, res.Stream = http.StatusOK, true
-	if e.Observer != nil {
-		e.Observer.StreamOpen(1)
-		defer e.Observer.StreamOpen(-1)
-	}
-	flusher, _ := w.(http.Flusher)
-	if flusher != nil {
-		flusher.Flush()
-	}
+	flusher := e.openStream(w, call, res)
+	defer e.closeStream()
 	ir := newIdleReader(resp.Body, t.StreamIdle)
 	defer ir.stop()
 	dec := t.Chat.NewStreamDecoder(ir)
@@ -149,12 +138,18 @@ func (e *Engine) streamTranslated(ctx context.Context, w http.ResponseWriter, t 
 	}
 }
 
+// clientGone reports that ctx ended because the client went away, not
+// because the request's deadline passed.
+func clientGone(ctx context.Context) bool {
+	return ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded)
+}
+
 // classify turns a failure while reading an upstream answer into the
 // client's error.
 func classify(ctx context.Context, err error, msg string) *apierr.Error {
 	var ae *apierr.Error
 	switch {
-	case ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+	case clientGone(ctx):
 		return apierr.Wrap(apierr.ClientCanceled, err, "client closed the request")
 	case errors.As(err, &ae):
 		return ae
