@@ -189,6 +189,10 @@ type Provider struct {
 	// which lets a first-refusal holder be offered models its routes do not
 	// name. Omitted: only the models whose routes name it.
 	Serves []string `yaml:"serves"`
+	// Counterparty is the company that bills for this provider (several
+	// providers may share one, e.g. two Azure regions); settlement groups
+	// statements by it. Default: the provider's name.
+	Counterparty string `yaml:"counterparty"`
 
 	// URL is BaseURL parsed at load time.
 	URL *url.URL `yaml:"-"`

@@ -195,13 +195,14 @@ func (c *Config) meteringDefaults() {
 	}
 }
 
-func oneOf(v *validator, path, got string, allowed ...string) {
+func oneOf(v *validator, path, got string, allowed ...string) bool {
 	for _, a := range allowed {
 		if got == a {
-			return
+			return true
 		}
 	}
 	v.errorf(path, "unknown value %q (want %s)", got, strings.Join(allowed, ", "))
+	return false
 }
 
 // metering checks the ledger, limits, prices, teams and the metering

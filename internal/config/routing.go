@@ -4,32 +4,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"time"
 )
-
-// Agreement is one deal in the agreements section. Only first_refusal acts
-// on routing today.
-type Agreement struct {
-	Name string `yaml:"name"`
-	// Type is first_refusal.
-	Type string `yaml:"type"`
-	// Holder is the provider offered every request in scope first.
-	Holder string `yaml:"holder"`
-	// Scope selects the requests the agreement covers.
-	Scope Scope `yaml:"scope"`
-	// From and Until bound the agreement's window. A date without a time
-	// means midnight UTC at its start for From and the whole day for Until
-	// (until 2030-12-31 covers that day). Either may be omitted.
-	From  Date `yaml:"from"`
-	Until Date `yaml:"until"`
-}
-
-// Scope selects requests by client model and workload (globs; empty means
-// all).
-type Scope struct {
-	Models    []string `yaml:"models"`
-	Workloads []string `yaml:"workloads"`
-}
 
 // Policy constrains the routing of one workload's requests.
 type Policy struct {
@@ -86,40 +61,11 @@ type Breaker struct {
 	Cooldown Duration `yaml:"cooldown"`
 }
 
-// UntilTime is the end of an agreement's window as an instant: midnight
-// after the day when Until is a bare date.
-func (a *Agreement) UntilTime() time.Time {
-	if a.Until.IsZero() || !a.Until.DateOnly {
-		return a.Until.Time
-	}
-	return a.Until.AddDate(0, 0, 1)
-}
-
 // Capabilities routing knows.
 var capabilities = []string{"tools", "vision", "json"}
 
 func (v *validator) routing(c *Config, providers map[string]int) {
-	names := map[string]int{}
-	for i := range c.Agreements {
-		a, p := &c.Agreements[i], fmt.Sprintf("agreements[%d]", i)
-		switch first, dup := names[a.Name]; {
-		case a.Name == "":
-			v.errorf(p+".name", "required")
-		case dup:
-			v.errorf(p+".name", "duplicate agreement name %q (first at agreements[%d])", a.Name, first)
-		default:
-			names[a.Name] = i
-		}
-		oneOf(v, p+".type", a.Type, "first_refusal")
-		if _, ok := providers[a.Holder]; !ok {
-			v.errorf(p+".holder", "unknown provider %q", a.Holder)
-		}
-		v.globs(p+".scope.models", a.Scope.Models)
-		v.globs(p+".scope.workloads", a.Scope.Workloads)
-		if !a.From.IsZero() && !a.Until.IsZero() && !a.UntilTime().After(a.From.Time) {
-			v.errorf(p+".until", "must be after from")
-		}
-	}
+	v.agreements(c, providers)
 	workloads := map[string]int{}
 	for i := range c.Policies {
 		pol, p := &c.Policies[i], fmt.Sprintf("policies[%d]", i)

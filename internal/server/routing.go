@@ -84,7 +84,7 @@ func buildRouter(cfg *config.Config, catalog *pricing.Catalog, prev *route.Route
 		if a.Type != "first_refusal" {
 			continue
 		}
-		spec.Agreements = append(spec.Agreements, route.FirstRefusalSpec{Name: a.Name, Holder: a.Holder,
+		spec.Agreements = append(spec.Agreements, route.FirstRefusalSpec{Name: a.Name, Holder: a.Holder.Name,
 			Scope: route.Scope{Models: a.Scope.Models, Workloads: a.Scope.Workloads}, From: a.From.Time, Until: a.UntilTime()})
 	}
 	for _, p := range cfg.Policies {
