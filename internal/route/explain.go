@@ -110,6 +110,12 @@ func (r *Router) describe(s Refusal, req *Request, pol *policy, rt *route, now t
 	case OutsideWindow:
 		a := r.byAgreement[s.Agreement]
 		return fmt.Sprintf("agreement %s covers [%s, %s), which does not contain %s", a.name, stamp(a.from, "open"), stamp(a.until, "open"), now.UTC().Format(time.RFC3339))
+	case Unlicensed:
+		x := r.byRestriction[s.Agreement]
+		return fmt.Sprintf("licence %s covers %s only from %s until %s, which does not contain %s", x.name, s.Provider, orOpen(x.fromText), orOpen(x.untilText), now.UTC().Format(time.RFC3339))
+	case NotExclusive:
+		x := r.byRestriction[s.Agreement]
+		return fmt.Sprintf("agreement %s reserves model %q for %s until %s", x.name, req.Model, strings.Join(x.allowed, ", "), x.untilText)
 	case ProviderNotAllowed:
 		return fmt.Sprintf("provider %s is not among the workload policy's providers (%s)", s.Provider, strings.Join(pol.providers, ", "))
 	case FamilyNotAllowed:
@@ -207,4 +213,11 @@ func appendAgreement(dst []byte, name string) []byte {
 	dst = append(dst, "(first_refusal:"...)
 	dst = append(dst, name...)
 	return append(dst, ')')
+}
+
+func orOpen(s string) string {
+	if s == "" {
+		return "(open)"
+	}
+	return s
 }

@@ -18,6 +18,9 @@ type Request struct {
 	// EstTokens estimates the call's total tokens (input plus expected
 	// output), checked against providers' TPM.
 	EstTokens int64
+	// Key and Team name the caller's key and team, for agreements scoped
+	// to them.
+	Key, Team string
 	// EstOutputTokens is the part of EstTokens expected as output; 0 means
 	// unknown, and prices are then blended 1:1.
 	EstOutputTokens int64
@@ -73,11 +76,12 @@ type Plan struct {
 
 	holders []*provider
 	refs    []ref
+	binds   []binding
 }
 
 // Reset empties p, keeping its capacity.
 func (p *Plan) Reset() {
-	p.Candidates, p.Skipped, p.holders, p.refs = p.Candidates[:0], p.Skipped[:0], p.holders[:0], p.refs[:0]
+	p.Candidates, p.Skipped, p.holders, p.refs, p.binds = p.Candidates[:0], p.Skipped[:0], p.holders[:0], p.refs[:0], p.binds[:0]
 	p.Model, p.Workload, p.Policy = "", "", ""
 }
 
@@ -104,6 +108,11 @@ type Error struct {
 	Needs Caps
 	// MaxPrice is the policy's cap for PriceTooHigh.
 	MaxPrice int64
+	// Agreement names the licence or exclusivity for Unlicensed and
+	// NotExclusive; Date is the licence's end (or start, with Starts) or
+	// the exclusivity's end, as written in the config.
+	Agreement, Date string
+	Starts          bool
 }
 
 // Temporary reports whether the request may succeed later unchanged: the
@@ -121,6 +130,15 @@ func (e *Error) Error() string {
 		return "no route for model " + strconv.Quote(e.Model)
 	case ModelNotAllowed:
 		return "model " + strconv.Quote(e.Model) + " is not allowed for workload " + strconv.Quote(e.Workload)
+	case Unlicensed:
+		verb := " ended on "
+		if e.Starts {
+			verb = " starts on "
+		}
+		return "licence " + strconv.Quote(e.Agreement) + " for model " + strconv.Quote(e.Model) + verb + e.Date
+	case NotExclusive:
+		return "model " + strconv.Quote(e.Model) + " is exclusive to " + strings.Join(e.Allowed, ", ") +
+			" under agreement " + strconv.Quote(e.Agreement) + " until " + e.Date + ", and none of them can serve it"
 	}
 	var b strings.Builder
 	b.WriteString("no provider for model ")
@@ -197,11 +215,14 @@ func (r *Router) plan(req *Request, p *Plan, mode planMode) error {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	c := check{req: req, needs: req.Needs | pol.require, maxPrice: pol.maxPrice, now: now.UnixNano(), sec: now.Unix()}
+	if len(rt.restrictions) > 0 {
+		p.bind(rt, req, now)
+	}
+	c := check{req: req, needs: req.Needs | pol.require, maxPrice: pol.maxPrice, now: now.UnixNano(), sec: now.Unix(), binds: p.binds}
 
 	for i := range rt.offers {
 		o := &rt.offers[i]
-		if !o.ag.covers(req.Workload) {
+		if !o.ag.covers(req) {
 			continue
 		}
 		if !o.ag.active(now) {
@@ -254,13 +275,16 @@ func (r *Router) plan(req *Request, p *Plan, mode planMode) error {
 				continue
 			}
 			if w := c.of(mem); w != Admitted {
-				p.Skipped = append(p.Skipped, Refusal{Provider: mem.prov.name, Model: mem.model, Tier: mem.tier, Reason: w})
+				p.Skipped = append(p.Skipped, Refusal{Provider: mem.prov.name, Model: mem.model, Tier: mem.tier, Reason: w, Agreement: c.agreement(w)})
 				continue
 			}
 			p.refs = append(p.refs, ref{m: mem})
 		}
 		if len(p.refs) > 1 {
 			t.sel.order(p.refs, req, r.rand)
+			if r.pacer != nil {
+				pace(p.refs, r.pacer, c.now)
+			}
 		}
 		for i := range p.refs {
 			p.Candidates = append(p.Candidates, candidate(p.refs[i].m, ""))
@@ -269,7 +293,7 @@ func (r *Router) plan(req *Request, p *Plan, mode planMode) error {
 	if len(p.Candidates) > 0 {
 		return nil
 	}
-	return r.failure(p, pol, c.needs)
+	return r.failure(p, pol, c.needs, now)
 }
 
 func candidate(m *member, agreement string) Candidate {
@@ -289,7 +313,7 @@ func (p *Plan) isHolder(prov *provider) bool {
 // refusal carries the first constraint its member failed, in check order,
 // so applying the constraints one after another empties the list at the
 // latest of them.
-func (r *Router) failure(p *Plan, pol *policy, needs Caps) error {
+func (r *Router) failure(p *Plan, pol *policy, needs Caps, now time.Time) error {
 	e := &Error{Model: p.Model, Workload: p.Workload, Policy: pol.name, Reason: NotServed}
 	for _, s := range p.Skipped {
 		if s.Reason > e.Reason && s.Reason < OutsideWindow {
@@ -306,6 +330,23 @@ func (r *Router) failure(p *Plan, pol *policy, needs Caps) error {
 		e.Needs = needs
 	case PriceTooHigh:
 		e.MaxPrice = pol.maxPrice
+	case Unlicensed, NotExclusive:
+		for _, s := range p.Skipped {
+			if s.Reason == e.Reason {
+				e.Agreement = s.Agreement
+				break
+			}
+		}
+		if x := r.byRestriction[e.Agreement]; x != nil {
+			switch {
+			case e.Reason == NotExclusive:
+				e.Allowed, e.Date = x.allowed, x.untilText
+			case !x.from.IsZero() && now.Before(x.from):
+				e.Date, e.Starts = x.fromText, true
+			default:
+				e.Date = x.untilText
+			}
+		}
 	}
 	return e
 }
@@ -316,10 +357,28 @@ type check struct {
 	needs    Caps
 	maxPrice int64
 	now, sec int64
+	binds    []binding
+	// barred is the restriction behind the last Unlicensed or NotExclusive
+	// verdict.
+	barred *restriction
+}
+
+// agreement names the restriction behind verdict w, if any.
+func (c *check) agreement(w Reason) string {
+	if (w == Unlicensed || w == NotExclusive) && c.barred != nil {
+		return c.barred.name
+	}
+	return ""
 }
 
 // of returns the first constraint m fails, in Reason order, or Admitted.
 func (c *check) of(m *member) Reason {
+	if len(c.binds) > 0 {
+		if w, x := restricted(c.binds, m); w != Admitted {
+			c.barred = x
+			return w
+		}
+	}
 	if m.static != Admitted && m.static < MissingCapability {
 		return m.static
 	}

@@ -86,6 +86,12 @@ const (
 	// NotServed: a first-refusal holder does not serve the model (it is in
 	// none of the model's tiers and its ProviderSpec.Serves does not match).
 	NotServed
+	// Unlicensed: a licence of the caller covers the provider and none
+	// that does is in its window.
+	Unlicensed
+	// NotExclusive: an exclusivity in its window reserves the request for
+	// other providers.
+	NotExclusive
 	// ProviderNotAllowed: the workload policy does not list the provider.
 	ProviderNotAllowed
 	// FamilyNotAllowed: the candidate's model family differs from the client
@@ -121,14 +127,14 @@ const (
 )
 
 var reasonNames = [numReasons]string{
-	"admitted", "not_served", "provider_not_allowed", "family_not_allowed",
+	"admitted", "not_served", "unlicensed", "not_exclusive", "provider_not_allowed", "family_not_allowed",
 	"missing_capability", "region_not_allowed", "price_too_high",
 	"capacity_exhausted", "circuit_open", "cooling_down", "outside_window",
 	"model_not_allowed", "unknown_model",
 }
 
 var constraintNames = [numReasons]string{
-	"", "served", "provider", "family", "capability", "region", "price",
+	"", "served", "licence", "exclusivity", "provider", "family", "capability", "region", "price",
 	"capacity", "circuit", "cooldown", "window", "model", "model",
 }
 

@@ -18,8 +18,13 @@ type Router struct {
 	slots       map[slotKey]*slot
 	agreements  []*agreement
 	byAgreement map[string]*agreement
-	health      HealthSpec
-	rand        func() float64
+	// restrictions and byRestriction are the exclusivity and licence
+	// agreements.
+	restrictions  []*restriction
+	byRestriction map[string]*restriction
+	pacer         Pacer
+	health        HealthSpec
+	rand          func() float64
 }
 
 // provider is a compiled ProviderSpec.
@@ -77,6 +82,9 @@ type route struct {
 	allowed bool
 	tiers   []tier
 	offers  []offer
+	// restrictions are the exclusivities and licences whose model globs
+	// match the route's model.
+	restrictions []*restriction
 }
 
 // agreement is a compiled FirstRefusalSpec.
@@ -85,6 +93,8 @@ type agreement struct {
 	holder    *provider
 	models    []string
 	workloads []string
+	keys      []string
+	teams     []string
 	from      time.Time
 	until     time.Time
 	stats     *agreementStats
@@ -95,8 +105,10 @@ func (a *agreement) active(now time.Time) bool {
 	return (a.from.IsZero() || !now.Before(a.from)) && (a.until.IsZero() || now.Before(a.until))
 }
 
-func (a *agreement) covers(workload string) bool {
-	return len(a.workloads) == 0 || anyGlob(a.workloads, workload)
+func (a *agreement) covers(req *Request) bool {
+	return (len(a.workloads) == 0 || anyGlob(a.workloads, req.Workload)) &&
+		(len(a.keys) == 0 || slices.Contains(a.keys, req.Key)) &&
+		(len(a.teams) == 0 || slices.Contains(a.teams, req.Team))
 }
 
 // policy is a compiled PolicySpec with its routes by model index.
@@ -126,6 +138,7 @@ func New(spec Spec) (*Router, error) {
 		byAgreement: map[string]*agreement{},
 		health:      spec.Health.withDefaults(),
 		rand:        spec.Rand,
+		pacer:       spec.Pacer,
 	}
 	if r.rand == nil {
 		r.rand = rand.Float64
@@ -152,6 +165,7 @@ func New(spec Spec) (*Router, error) {
 		a := &agreement{
 			name: as.Name, holder: r.byName[as.Holder], from: as.From, until: as.Until,
 			models: slices.Clone(as.Scope.Models), workloads: slices.Clone(as.Scope.Workloads),
+			keys: slices.Clone(as.Scope.Keys), teams: slices.Clone(as.Scope.Teams),
 		}
 		if prev != nil && prev.byAgreement[a.name] != nil {
 			a.stats = prev.byAgreement[a.name].stats
@@ -160,6 +174,15 @@ func New(spec Spec) (*Router, error) {
 		}
 		r.agreements = append(r.agreements, a)
 		r.byAgreement[a.name] = a
+	}
+	r.byRestriction = map[string]*restriction{}
+	for _, rs := range spec.Restrictions {
+		x := r.compileRestriction(rs)
+		if x.kind == Exclusive {
+			x.allowed = slices.Clone(rs.Providers)
+		}
+		r.restrictions = append(r.restrictions, x)
+		r.byRestriction[x.name] = x
 	}
 	byModel := map[string]*ModelSpec{}
 	models := make([]*model, len(spec.Models))
@@ -240,6 +263,11 @@ func (c *compiler) route(p *policy, m *model) route {
 		}
 	}
 	add(c.byModel[m.name])
+	for _, x := range c.r.restrictions {
+		if len(x.models) == 0 || anyGlob(x.models, m.name) {
+			rt.restrictions = append(rt.restrictions, x)
+		}
+	}
 	own := len(rt.tiers)
 	for _, fb := range p.fallback[m.name] {
 		add(c.byModel[fb])

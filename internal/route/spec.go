@@ -16,6 +16,10 @@ type Spec struct {
 	Models []ModelSpec
 	// Agreements are first-right-of-refusal agreements.
 	Agreements []FirstRefusalSpec
+	// Restrictions are exclusivity and licence agreements.
+	Restrictions []RestrictionSpec
+	// Pacer, if set, orders each tier's members by commitment pacing.
+	Pacer Pacer
 	// Policies constrain routing per workload. A policy whose Workload is
 	// "default" applies to workloads that have none of their own.
 	Policies []PolicySpec
@@ -145,13 +149,16 @@ type FirstRefusalSpec struct {
 	Until time.Time
 }
 
-// Scope selects requests by client model and workload.
+// Scope selects requests by client model, workload, key and team; the
+// fields combine with AND.
 type Scope struct {
 	// Models are client-model globs ('*', '?'); empty matches every model,
 	// including models added to the config later.
 	Models []string
 	// Workloads are workload globs; empty matches every workload.
 	Workloads []string
+	// Keys and Teams are key and team names; empty matches all.
+	Keys, Teams []string
 }
 
 // PolicySpec constrains the routing of one workload.
@@ -300,6 +307,31 @@ func (s *Spec) Validate() error {
 		}
 		if !a.From.IsZero() && !a.Until.IsZero() && !a.Until.After(a.From) {
 			bad("%s.until: %s is not after from %s", at, a.Until.Format(time.RFC3339), a.From.Format(time.RFC3339))
+		}
+	}
+	for i, x := range s.Restrictions {
+		at := fmt.Sprintf("restrictions[%d]", i)
+		checkName(bad, at+".name", x.Name)
+		if agreements[x.Name] {
+			bad("%s.name: duplicate agreement %q", at, x.Name)
+		}
+		agreements[x.Name] = true
+		if x.Kind != Exclusive && x.Kind != Licensed {
+			bad("%s.kind: unknown kind %d", at, x.Kind)
+		}
+		if x.Kind == Exclusive && len(x.Providers) == 0 {
+			bad("%s.providers: an exclusivity names the providers allowed", at)
+		}
+		if x.Kind == Licensed && x.HolderKey == "" && x.HolderTeam == "" {
+			bad("%s: a licence names its holder", at)
+		}
+		for j, name := range x.Providers {
+			if !providers[name] {
+				bad("%s.providers[%d]: unknown provider %q", at, j, name)
+			}
+		}
+		if !x.From.IsZero() && !x.Until.IsZero() && !x.Until.After(x.From) {
+			bad("%s.until: %s is not after from %s", at, x.Until.Format(time.RFC3339), x.From.Format(time.RFC3339))
 		}
 	}
 	workloads := map[string]bool{}

@@ -254,6 +254,10 @@ func routeError(re *route.Error) *apierr.Error {
 		return apierr.New(apierr.UpstreamUnavailable, "%s", re.Error()).WithCode("no_capacity")
 	case re.Reason == route.MissingCapability && re.Policy == "":
 		return apierr.New(apierr.BadRequest, "%s", re.Error()).WithCode("unsupported_feature")
+	case re.Reason == route.Unlicensed:
+		return apierr.New(apierr.Forbidden, "%s", re.Error()).WithCode("licence_outside_window")
+	case re.Reason == route.NotExclusive:
+		return apierr.New(apierr.Forbidden, "%s", re.Error()).WithCode("exclusive_agreement")
 	}
 	return apierr.New(apierr.Forbidden, "%s", re.Error()).WithCode("policy_" + re.Constraint)
 }
