@@ -103,11 +103,11 @@ func TestRevenueShareCapAndEnd(t *testing.T) {
 	// Before the period: 0.40 accrued on 2.00 of base in October.
 	recs := []ledger.Record{rec("o1", time.Date(2026, 10, 3, 0, 0, 0, 0, time.UTC), "cloud-a", "apps", "2", true)}
 	recs = append(recs,
-		rec("n1", at(2, 0), "cloud-a", "apps", "0.3", true),     // +0.06 → 0.46
-		rec("n2", at(3, 0), "cloud-a", "apps", "0.05", false),   // not billable: no accrual
-		rec("n3", at(4, 0), "cloud-a-eu", "apps", "1", true),    // not in base
-		rec("n4", at(5, 0), "cloud-a", "search", "0.5", true),   // +0.04 of 0.10: the cap
-		rec("n5", at(6, 0), "cloud-a", "apps", "1", true),       // cap reached: 0
+		rec("n1", at(2, 0), "cloud-a", "apps", "0.3", true),   // +0.06 → 0.46
+		rec("n2", at(3, 0), "cloud-a", "apps", "0.05", false), // not billable: no accrual
+		rec("n3", at(4, 0), "cloud-a-eu", "apps", "1", true),  // not in base
+		rec("n4", at(5, 0), "cloud-a", "search", "0.5", true), // +0.04 of 0.10: the cap
+		rec("n5", at(6, 0), "cloud-a", "apps", "1", true),     // cap reached: 0
 	)
 	st := settle(t, s, nov, recs)
 	rs := cpOf(t, st, "primary-cloud").RevenueShares[0]
