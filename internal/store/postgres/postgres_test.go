@@ -106,3 +106,13 @@ func BenchmarkWriter(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScan stores a million records (100,000 with -short) before it
+// starts timing.
+func BenchmarkScan(b *testing.B) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	storetest.BenchScan(b, newStore, n)
+}

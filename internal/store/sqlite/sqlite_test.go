@@ -52,3 +52,13 @@ func TestReopenIsIdempotent(t *testing.T) {
 func BenchmarkWriter(b *testing.B) {
 	storetest.Bench(b, newStore, ledger.WriterOptions{BatchSize: 1000})
 }
+
+// BenchmarkScan stores a million records (100,000 with -short) before it
+// starts timing.
+func BenchmarkScan(b *testing.B) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	storetest.BenchScan(b, newStore, n)
+}

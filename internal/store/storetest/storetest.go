@@ -4,8 +4,10 @@
 //
 // It checks exact round trips of records, idempotency on (request id,
 // attempt), one billable record per request, large batches, usage grouping
-// and totals against sums computed in Go, time ranges and concurrent
-// writers. Bench measures records per second through a ledger.Writer.
+// and totals against sums computed in Go, time ranges, concurrent writers
+// and ledger.Scanner's order, filters and stopping. Bench measures records
+// per second through a ledger.Writer, BenchScan records per second read by
+// Scan.
 package storetest
 
 import (
@@ -57,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 			tc.fn(t, open(t))
 		})
 	}
+	t.Run("Scan", func(t *testing.T) { testScan(t, open) }) // ledger.Scanner; see scan.go
 }
 
 var cmpRecords = cmp.Options{cmpopts.EquateEmpty()}
