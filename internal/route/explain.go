@@ -42,7 +42,9 @@ type ExplainedRefusal struct {
 	Tier      int    `json:"tier"`
 	Reason    string `json:"reason"`
 	Agreement string `json:"agreement,omitempty"`
-	Text      string `json:"text"`
+	// Restriction names the licence or exclusivity that refused it.
+	Restriction string `json:"restriction,omitempty"`
+	Text        string `json:"text"`
 }
 
 // Explain makes the decision Plan would make for req, without counting it
@@ -78,7 +80,7 @@ func (r *Router) Explain(req *Request) Explanation {
 	for _, s := range p.Skipped {
 		x.Refusals = append(x.Refusals, ExplainedRefusal{
 			Provider: s.Provider, Model: s.Model, Tier: s.Tier, Reason: s.Reason.String(),
-			Agreement: s.Agreement, Text: r.describe(s, req, pol, rt, now),
+			Agreement: s.Agreement, Restriction: s.Restriction, Text: r.describe(s, req, pol, rt, now),
 		})
 	}
 	return x
@@ -111,10 +113,10 @@ func (r *Router) describe(s Refusal, req *Request, pol *policy, rt *route, now t
 		a := r.byAgreement[s.Agreement]
 		return fmt.Sprintf("agreement %s covers [%s, %s), which does not contain %s", a.name, stamp(a.from, "open"), stamp(a.until, "open"), now.UTC().Format(time.RFC3339))
 	case Unlicensed:
-		x := r.byRestriction[s.Agreement]
+		x := r.byRestriction[s.Restriction]
 		return fmt.Sprintf("licence %s covers %s only from %s until %s, which does not contain %s", x.name, s.Provider, orOpen(x.fromText), orOpen(x.untilText), now.UTC().Format(time.RFC3339))
 	case NotExclusive:
-		x := r.byRestriction[s.Agreement]
+		x := r.byRestriction[s.Restriction]
 		return fmt.Sprintf("agreement %s reserves model %q for %s until %s", x.name, req.Model, strings.Join(x.allowed, ", "), x.untilText)
 	case ProviderNotAllowed:
 		return fmt.Sprintf("provider %s is not among the workload policy's providers (%s)", s.Provider, strings.Join(pol.providers, ", "))
@@ -182,6 +184,12 @@ func (p *Plan) AppendHeader(dst []byte) []byte {
 		dst = appendEntry(dst, s.Provider, "refused:")
 		dst = append(dst, s.Reason.String()...)
 		dst = appendAgreement(dst, s.Agreement)
+		switch s.Reason {
+		case Unlicensed:
+			dst = appendLabel(dst, "licence:", s.Restriction)
+		case NotExclusive:
+			dst = appendLabel(dst, "exclusivity:", s.Restriction)
+		}
 	}
 	for _, c := range p.Candidates {
 		dst = appendEntry(dst, c.Provider, "candidate")
@@ -206,11 +214,15 @@ func appendEntry(dst []byte, provider, state string) []byte {
 	return append(dst, state...)
 }
 
-func appendAgreement(dst []byte, name string) []byte {
+func appendAgreement(dst []byte, name string) []byte { return appendLabel(dst, "first_refusal:", name) }
+
+// appendLabel appends "(kind:name)" when name is set.
+func appendLabel(dst []byte, kind, name string) []byte {
 	if name == "" {
 		return dst
 	}
-	dst = append(dst, "(first_refusal:"...)
+	dst = append(dst, '(')
+	dst = append(dst, kind...)
 	dst = append(dst, name...)
 	return append(dst, ')')
 }

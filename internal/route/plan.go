@@ -57,6 +57,9 @@ type Refusal struct {
 	// Agreement names the first-refusal agreement when the refused
 	// provider is its holder.
 	Agreement string
+	// Restriction names the licence or exclusivity behind an Unlicensed
+	// or NotExclusive refusal.
+	Restriction string
 }
 
 // Plan is the outcome of one decision. Keep one per request or goroutine
@@ -244,6 +247,7 @@ func (r *Router) plan(req *Request, p *Plan, mode planMode) error {
 		}
 		var refused *member
 		var why Reason
+		var restriction string
 		for _, mem := range o.occ {
 			w := c.of(mem)
 			if w == Admitted {
@@ -252,12 +256,12 @@ func (r *Router) plan(req *Request, p *Plan, mode planMode) error {
 				break
 			}
 			if refused == nil {
-				refused, why = mem, w
+				refused, why, restriction = mem, w, c.agreement(w)
 			}
 		}
 		switch {
 		case refused != nil:
-			p.Skipped = append(p.Skipped, Refusal{Provider: refused.prov.name, Model: refused.model, Tier: refused.tier, Reason: why, Agreement: o.ag.name})
+			p.Skipped = append(p.Skipped, Refusal{Provider: refused.prov.name, Model: refused.model, Tier: refused.tier, Reason: why, Agreement: o.ag.name, Restriction: restriction})
 			if mode == counted {
 				o.ag.stats.refusals[why].Add(1)
 			}
@@ -275,7 +279,7 @@ func (r *Router) plan(req *Request, p *Plan, mode planMode) error {
 				continue
 			}
 			if w := c.of(mem); w != Admitted {
-				p.Skipped = append(p.Skipped, Refusal{Provider: mem.prov.name, Model: mem.model, Tier: mem.tier, Reason: w, Agreement: c.agreement(w)})
+				p.Skipped = append(p.Skipped, Refusal{Provider: mem.prov.name, Model: mem.model, Tier: mem.tier, Reason: w, Restriction: c.agreement(w)})
 				continue
 			}
 			p.refs = append(p.refs, ref{m: mem})
@@ -333,7 +337,7 @@ func (r *Router) failure(p *Plan, pol *policy, needs Caps, now time.Time) error 
 	case Unlicensed, NotExclusive:
 		for _, s := range p.Skipped {
 			if s.Reason == e.Reason {
-				e.Agreement = s.Agreement
+				e.Agreement = s.Restriction
 				break
 			}
 		}

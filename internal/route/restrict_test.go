@@ -46,7 +46,7 @@ func TestExclusivity(t *testing.T) {
 			t.Errorf("%v %s: skipped %q, want %q", tc.now, tc.model, got, tc.skip)
 		}
 		for _, sk := range p.Skipped {
-			if sk.Reason == NotExclusive && sk.Agreement != "openai-only" {
+			if sk.Reason == NotExclusive && sk.Restriction != "openai-only" {
 				t.Errorf("refusal %+v does not name the agreement", sk)
 			}
 		}
