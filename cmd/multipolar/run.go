@@ -40,6 +40,10 @@ commands:
   demo      [--listen ADDR] [--ledger PATH] run the gateway in front of a built-in fake upstream
   usage     --config PATH [--from D] [--to D] [--group-by provider,model,key,team,workload] [--format table|csv|json]
                                             print usage and cost from the ledger
+  settle    --config PATH --period YYYY-MM [--format table|csv|json]
+                                            print the period's statement per counterparty
+  simulate  --config OTHER --period YYYY-MM [--baseline PATH] [--format table|json]
+                                            replay the recorded period through another configuration
   version                                   print the version
 `
 
@@ -59,6 +63,10 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		err = demo(ctx, args[1:], stdout, stderr)
 	case "usage":
 		err = usageCmd(ctx, args[1:], env, stdout, stderr)
+	case "settle":
+		err = settleCmd(ctx, args[1:], env, stdout, stderr, time.Now())
+	case "simulate":
+		err = simulateCmd(ctx, args[1:], env, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "multipolar %s\n", versionString())
 		return 0

@@ -50,6 +50,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("POST /admin/reload", s.admin(s.handleReload))
 	mux.HandleFunc("GET /admin/usage", s.admin(s.handleUsage))
+	mux.HandleFunc("GET /admin/settlement", s.admin(s.handleSettlement))
 	mux.HandleFunc("POST /admin/route/explain", s.admin(s.handleExplain))
 	if s.keyStore != nil {
 		keys := &admin.Handler{Store: s.keyStore, Validate: s.validateAdminKey, Logger: s.log,
@@ -237,7 +238,11 @@ func (s *Server) llmHandler(in *ingress) http.HandlerFunc {
 		}
 		rl.duration = time.Since(start)
 		if st.key != nil && in.op != llm.OpCountTokens {
-			s.account(r.Context(), snap, &rl, &st, start, &res)
+			stamp := start
+			if s.clocked {
+				stamp = s.now()
+			}
+			s.account(r.Context(), snap, &rl, &st, stamp, &res)
 		}
 		provider := rl.provider
 		if provider == "" {
@@ -268,6 +273,7 @@ func (s *Server) account(ctx context.Context, snap *snapshot, rl *requestLog, st
 		return // no ledger, no budgets, no limits: nothing to account
 	}
 	recs := s.usageRecords(snap, rl, st.key, st.decision, start, res)
+	snap.applyContracts(recs)
 	var (
 		cost   pricing.Money
 		billed bool
@@ -336,7 +342,7 @@ func (s *Server) prepareAndForward(ctx context.Context, w http.ResponseWriter, r
 	st.key, st.model, st.raw = key, m, raw
 	rt := routingPool.Get().(*routing)
 	defer routingPool.Put(rt)
-	pe := s.plan(snap, m, &raw, rl.workload, rt)
+	pe := s.plan(snap, m, &raw, rl.workload, key, rt)
 	if s.writer != nil {
 		// Refusals included: a request no provider may take is recorded
 		// with the reasons each was passed over.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/multipolar/multipolar/internal/contract"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -25,13 +26,19 @@ import (
 // agreements, workload policies, provider regions, capabilities, capacity
 // and prices (in force now, for the cheapest strategy and price caps).
 // prev, the router being replaced, hands over health and counters.
-func buildRouter(cfg *config.Config, catalog *pricing.Catalog, prev *route.Router) (*route.Router, error) {
+func buildRouter(cfg *config.Config, catalog *pricing.Catalog, contracts *contract.Set, prev *route.Router) (*route.Router, error) {
+	return buildRouterWith(cfg, catalog, contracts, prev, nil)
+}
+
+// buildRouterWith is buildRouter with the weighted strategy's random
+// source (nil: math/rand/v2), which replays fix.
+func buildRouterWith(cfg *config.Config, catalog *pricing.Catalog, contracts *contract.Set, prev *route.Router, rnd func() float64) (*route.Router, error) {
 	// With limits in Redis, provider capacity is counted there, shared by
 	// every replica (see routeGate); the router's own per-process count
 	// would let each replica spend the whole capacity.
 	shared := cfg.Limits.Driver == "redis"
 	now := time.Now()
-	spec := route.Spec{Previous: prev, Health: route.HealthSpec{
+	spec := route.Spec{Previous: prev, Rand: rnd, Restrictions: contracts.Restrictions(), Health: route.HealthSpec{
 		ConsecutiveFailures: cfg.Routing.Breaker.ConsecutiveFailures,
 		ErrorRate:           cfg.Routing.Breaker.ErrorRate,
 		MinRequests:         cfg.Routing.Breaker.MinRequests,
@@ -85,7 +92,10 @@ func buildRouter(cfg *config.Config, catalog *pricing.Catalog, prev *route.Route
 			continue
 		}
 		spec.Agreements = append(spec.Agreements, route.FirstRefusalSpec{Name: a.Name, Holder: a.Holder.Name,
-			Scope: route.Scope{Models: a.Scope.Models, Workloads: a.Scope.Workloads}, From: a.From.Time, Until: a.UntilTime()})
+			Scope: route.Scope{Models: a.Scope.Models, Workloads: a.Scope.Workloads, Keys: a.Scope.Keys, Teams: a.Scope.Teams}, From: a.From.Time, Until: a.UntilTime()})
+	}
+	if contracts.Pacer().Active() {
+		spec.Pacer = contracts.Pacer()
 	}
 	for _, p := range cfg.Policies {
 		ps := route.PolicySpec{Workload: p.Workload, Models: p.Models, Providers: p.Providers, Require: p.Require,
@@ -210,8 +220,9 @@ func needsOf(body []byte) route.Caps {
 
 // plan routes one request: it fills rt with the ordered targets and the
 // gate, or returns the client's error when no provider may take it.
-func (s *Server) plan(snap *snapshot, m *modelEntry, raw *llm.RawRequest, workload string, rt *routing) *apierr.Error {
+func (s *Server) plan(snap *snapshot, m *modelEntry, raw *llm.RawRequest, workload string, key *keyEntry, rt *routing) *apierr.Error {
 	req := s.routeRequest(m, raw, workload)
+	req.Key, req.Team = key.name, key.team
 	if snap.capsMatter {
 		req.Needs = needsOf(raw.Body)
 	}
@@ -272,6 +283,7 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) {
 		var raw llm.RawRequest
 		if raw, _, e = sniffForExplain(body); e == nil {
 			req := s.routeRequest(snap.models[raw.Model], &raw, r.Header.Get(workloadHeader))
+			req.Key, req.Team = r.Header.Get(explainKeyHeader), r.Header.Get(explainTeamHeader)
 			req.Needs = needsOf(body) // spelled out even where no provider lacks a capability
 			x := snap.router.Explain(&req)
 			b, _ := json.Marshal(x)

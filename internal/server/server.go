@@ -62,14 +62,19 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 
-	now        func() time.Time
+	now func() time.Time
+	// clocked: Options.Now was given, so records are stamped by it too
+	// (their agreements' windows must agree with routing's).
+	clocked    bool
 	store      ledgerStore
 	keyStore   admin.KeyStore
 	writer     *ledger.Writer
 	syncLedger bool
 	limits     *limits
-	closeOnce  sync.Once
-	closeErr   error
+	// commitments are the commitment burn-down gauges.
+	commitments *commitmentGauges
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // New compiles opts.Config and returns a Server ready to Serve.
@@ -84,6 +89,8 @@ func New(opts Options) (*Server, error) {
 	s := &Server{load: opts.Load, log: log, logLevel: opts.LogLevel, metrics: metrics.New(), now: opts.Now}
 	if s.now == nil {
 		s.now = time.Now
+	} else {
+		s.clocked = true
 	}
 	s.engine.Observer = s.metrics
 	ctx := context.Background()
@@ -119,6 +126,7 @@ func New(opts Options) (*Server, error) {
 		}
 		return out
 	})
+	s.commitments = newCommitmentGauges(s.metrics.Registry)
 	var rb [6]byte
 	_, _ = crand.Read(rb[:])
 	s.idPrefix = "req_" + hex.EncodeToString(rb[:])
@@ -140,7 +148,7 @@ func (s *Server) Reload() (*config.Config, error) {
 	cfg, err := s.load()
 	if err == nil {
 		var snap *snapshot
-		if snap, err = buildSnapshot(cfg, s.keyStore, s.snap.Load().router); err == nil {
+		if snap, err = buildSnapshot(cfg, s.keyStore, s.snap.Load()); err == nil {
 			old := s.snap.Swap(snap)
 			old.close()
 			if old.cfg.Listen != cfg.Listen {
@@ -188,6 +196,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	pctx, stopPacing := context.WithCancel(ctx)
+	defer stopPacing()
+	go s.paceLoop(pctx)
 	s.log.Info("multipolar serving", "addr", ln.Addr().String(), "summary", cfg.Summary())
 	select {
 	case err := <-errc:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/multipolar/multipolar/internal/contract"
 	"net"
 	"net/http"
 	"os"
@@ -49,7 +50,10 @@ type snapshot struct {
 	// providers' targets in configuration order (route's ProviderIndex).
 	router          *route.Router
 	providerTargets []proxy.Target
-	retry           proxy.Retry
+	// contracts are the agreements compiled: they name each record's
+	// agreements and keep the commitments' live burn.
+	contracts *contract.Set
+	retry     proxy.Retry
 	// capsMatter: some provider lacks a capability, so what a request
 	// needs must be sniffed for routing.
 	capsMatter bool
@@ -224,7 +228,7 @@ func hashSecret(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }
 
 // buildSnapshot compiles cfg; keys, when not nil, holds the keys created
 // through the admin API.
-func buildSnapshot(cfg *config.Config, keys admin.KeyStore, prev *route.Router) (*snapshot, error) {
+func buildSnapshot(cfg *config.Config, keys admin.KeyStore, prev *snapshot) (*snapshot, error) {
 	s := &snapshot{
 		cfg:          cfg,
 		keys:         make(map[[sha256.Size]byte]*keyEntry, len(cfg.Keys)),
@@ -273,7 +277,15 @@ func buildSnapshot(cfg *config.Config, keys admin.KeyStore, prev *route.Router) 
 		s.keys[ke.hash] = ke
 	}
 	s.dynamic = &dynamicKeys{store: keys, snap: s, cache: make(map[[sha256.Size]byte]cachedKey)}
-	if s.router, err = buildRouter(cfg, s.catalog, prev); err != nil {
+	var prevRouter *route.Router
+	var prevContracts *contract.Set
+	if prev != nil {
+		prevRouter, prevContracts = prev.router, prev.contracts
+	}
+	if s.contracts, err = contract.Compile(cfg, prevContracts); err != nil {
+		return nil, fmt.Errorf("agreements: %w", err)
+	}
+	if s.router, err = buildRouter(cfg, s.catalog, s.contracts, prevRouter); err != nil {
 		return nil, fmt.Errorf("routing: %w", err)
 	}
 	s.retry = retryPolicy(cfg.Routing)
