@@ -133,3 +133,37 @@ func TestExampleMulticloud(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkReplay is simulation's own work per record: routing, pricing
+// and naming the agreements of a served request under the example
+// configuration (the ledger scan aside; see BenchmarkSettleSQLite).
+func BenchmarkReplay(b *testing.B) {
+	cfg, err := config.Load("../../examples/multicloud.yaml", exampleEnv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rp, err := server.NewReplayer(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := []struct{ key, team, workload, model string }{
+		{"apps-consumer", "apps", "consumer", "gpt-4.1"}, {"enterprise-agents", "enterprise", "enterprise", "claude-sonnet-4-5"},
+		{"oss-research", "oss-lab", "open-source", "llama-3.1-70b"}, {"legacy-batch", "legacy", "general", "gpt-4.1-mini"},
+	}
+	recs := make([]ledger.Record, 4096)
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range recs {
+		k := keys[i%len(keys)]
+		recs[i] = ledger.Record{RequestID: "r", Time: t0.Add(time.Duration(i) * time.Second), Key: k.key, Team: k.team,
+			Workload: k.workload, Model: k.model, Usage: pricing.Usage{InputTokens: 1200, OutputTokens: 300}, Billable: true}
+	}
+	var sim ledger.Record
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := rp.Replay(&recs[i%len(recs)], &sim); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
