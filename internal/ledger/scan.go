@@ -10,7 +10,8 @@ import (
 // in memory. Implementations are safe for concurrent use.
 type Scanner interface {
 	// Scan calls fn with each record matched by f, ordered by Time, then
-	// RequestID (byte-wise), then Attempt.
+	// RequestID (byte-wise), then Attempt. It calls fn from the calling
+	// goroutine, one record at a time.
 	//
 	// Scan fills every field except Route and UnitPrices, which are left
 	// zero: reading them is costly and settlement does not need them.
@@ -22,7 +23,8 @@ type Scanner interface {
 	// its elements.
 	//
 	// An error from fn stops the scan and is returned as it is. Scan also
-	// stops with ctx's error when ctx is done.
+	// stops when ctx is done, with an error that errors.Is matches to
+	// ctx.Err().
 	Scan(ctx context.Context, f ScanFilter, fn func(*Record) error) error
 }
 
