@@ -2,6 +2,7 @@ package contract
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 // Each replica adds its own records as it serves them and reloads the
 // ledger's totals on Refresh, which brings in what other replicas spent.
 type Pacer struct {
+	// mu serialises Refresh and guards the tallies.
+	mu         sync.Mutex
 	byProvider map[string][]*live
 	byIndex    [][]*live // by route provider index
 	lives      []*live
@@ -32,10 +35,16 @@ type live struct {
 	// periodStart (Unix nanoseconds).
 	periodSpent, periodStart atomic.Int64
 	alert                    atomic.Bool
+	// window and period are the ledger tallies Refresh keeps.
+	window, period tally
 }
 
 func newPacer(s *Set, prev *Pacer) *Pacer {
 	p := &Pacer{byProvider: map[string][]*live{}, byIndex: make([][]*live, len(s.providers))}
+	if prev != nil {
+		prev.mu.Lock()
+		defer prev.mu.Unlock()
+	}
 	index := map[string]int{}
 	for i, name := range s.providers {
 		index[name] = i
@@ -54,6 +63,9 @@ func newPacer(s *Set, prev *Pacer) *Pacer {
 					l.periodSpent.Store(o.periodSpent.Load())
 					l.periodStart.Store(o.periodStart.Load())
 					l.alert.Store(o.alert.Load())
+					if o.a.From.Equal(a.From) && sameProviders(o.a.providers, a.providers) {
+						l.window, l.period = o.window, o.period
+					}
 				}
 			}
 		}
@@ -162,9 +174,50 @@ func (p *Pacer) Add(provider string, at time.Time, cost pricing.Money) {
 // providers in [from, to).
 type SpendFunc func(ctx context.Context, providers []string, from, to time.Time) (pricing.Money, error)
 
+// RefreshLag is how far behind now the ledger's totals are taken as final.
+// Each Refresh sums only the records from the previous final instant on,
+// so a refresh costs a few minutes of records however long the commitment
+// has run; a record committed more than RefreshLag after its time (none
+// is, short of a ledger outage) is missed by the pacer, never by the
+// statements, which read the ledger whole.
+const RefreshLag = 5 * time.Minute
+
+// tally is the ledger's spend over [from, now), in micro-dollars: the part
+// before settledTo summed once, the rest summed again on each refresh.
+type tally struct {
+	from, settledTo time.Time
+	settled         int64
+}
+
+func (t *tally) total(ctx context.Context, spend SpendFunc, providers []string, to time.Time) (int64, error) {
+	if t.settledTo.IsZero() {
+		t.settledTo = t.from
+	}
+	if final := to.Add(-RefreshLag); final.After(t.settledTo) {
+		m, err := spend(ctx, providers, t.settledTo, final)
+		if err != nil {
+			return 0, err
+		}
+		micros, _ := m.CeilMicros()
+		t.settled += micros
+		t.settledTo = final
+	}
+	if !to.After(t.settledTo) {
+		return t.settled, nil
+	}
+	m, err := spend(ctx, providers, t.settledTo, to)
+	if err != nil {
+		return 0, err
+	}
+	micros, _ := m.CeilMicros()
+	return t.settled + micros, nil
+}
+
 // Refresh reloads every commitment's burn from the ledger through spend,
 // as of now.
 func (p *Pacer) Refresh(ctx context.Context, spend SpendFunc, now time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for _, l := range p.lives {
 		to := now
 		if a := l.a; !a.Until.IsZero() && a.Until.Before(to) {
@@ -173,25 +226,29 @@ func (p *Pacer) Refresh(ctx context.Context, spend SpendFunc, now time.Time) err
 		if !to.After(l.a.From) {
 			continue
 		}
-		total, err := spend(ctx, l.a.providers, l.a.From, to)
+		if l.window.from.IsZero() {
+			l.window.from = l.a.From
+		}
+		total, err := l.window.total(ctx, spend, l.a.providers, to)
 		if err != nil {
 			return err
 		}
-		micros, _ := total.CeilMicros()
-		l.spent.Store(micros)
+		l.spent.Store(total)
 		if l.minimum > 0 {
 			ps, _ := periodBounds(l.a.MinimumPeriod, now.UnixNano())
 			start := time.Unix(0, ps).UTC()
 			if start.Before(l.a.From) {
 				start = l.a.From
 			}
-			inPeriod, err := spend(ctx, l.a.providers, start, to)
+			if !l.period.from.Equal(start) {
+				l.period = tally{from: start}
+			}
+			inPeriod, err := l.period.total(ctx, spend, l.a.providers, to)
 			if err != nil {
 				return err
 			}
-			m, _ := inPeriod.CeilMicros()
 			l.periodStart.Store(ps)
-			l.periodSpent.Store(m)
+			l.periodSpent.Store(inPeriod)
 		}
 	}
 	return nil
@@ -233,4 +290,16 @@ func (p *Pacer) BurnDown(now time.Time) []Burn {
 		out = append(out, b)
 	}
 	return out
+}
+
+func sameProviders(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
