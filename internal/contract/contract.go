@@ -158,7 +158,7 @@ func Compile(cfg *config.Config, prev *Set) (*Set, error) {
 		s.byName[a.Name] = a
 		s.touchers = append(s.touchers, a)
 	}
-	s.names.init(len(s.touchers))
+	s.names.init()
 	var prevPacer *Pacer
 	if prev != nil {
 		prevPacer = prev.pacer
@@ -255,5 +255,5 @@ func (s *Set) Restrictions() []route.RestrictionSpec {
 	return out
 }
 
-// holderTeam is a licence's or revenue share's team, whichever way written.
+// teamOf is the team a party names, written bare or as {team: NAME}.
 func teamOf(p config.Party) string { return p.Team + p.Name }

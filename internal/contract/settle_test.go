@@ -279,3 +279,20 @@ func TestBookRejectsDisorder(t *testing.T) {
 		t.Error("records out of ledger order were settled")
 	}
 }
+
+// TestTouchAllocs: naming a record's agreements does not allocate once its
+// combination was seen — it runs on every served request.
+func TestTouchAllocs(t *testing.T) {
+	s := testSet(t)
+	r := rec("x", nov.From.Add(time.Hour), "oracle", "legacy", "1", true)
+	first := s.Touch(&r)
+	if len(first) == 0 {
+		t.Fatal("no agreement touches an oracle record of the legacy team")
+	}
+	if n := testing.AllocsPerRun(1000, func() { _ = s.Touch(&r) }); n != 0 {
+		t.Errorf("Touch: %v allocs, want 0", n)
+	}
+	if got := s.Touch(&r); &got[0] != &first[0] {
+		t.Error("Touch did not return the interned slice")
+	}
+}

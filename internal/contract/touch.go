@@ -81,7 +81,7 @@ type internTable struct {
 	m  map[uint64][]string
 }
 
-func (t *internTable) init(int) { t.m = map[uint64][]string{} }
+func (t *internTable) init() { t.m = map[uint64][]string{} }
 
 func (t *internTable) get(mask uint64, all []*Agreement) []string {
 	t.mu.RLock()

@@ -186,3 +186,24 @@ func TestRestrictionAllocs(t *testing.T) {
 		t.Errorf("Plan with restrictions and pacing: %v allocs, want 0", n)
 	}
 }
+
+// BenchmarkPlanAgreements is BenchmarkPlan's decision with a licence, an
+// exclusivity and commitment pacing in play.
+func BenchmarkPlanAgreements(b *testing.B) {
+	s := benchSpec()
+	pacer := new(fakePacer)
+	pacer.behind[2].Store(30)
+	s.Pacer = pacer
+	s.Restrictions = []RestrictionSpec{
+		{Name: "lic", Kind: Licensed, HolderTeam: "apps", Scope: Scope{Models: []string{"gpt-*"}}, From: day("2020-01-01")},
+		{Name: "excl", Kind: Exclusive, Providers: []string{"azure-east", "openai", "azure-eu"}, Scope: Scope{Models: []string{"gpt-*"}}, Until: day("2040-01-01")},
+	}
+	r := mustNew(b, s)
+	req := benchReq
+	req.Team = "apps"
+	var p Plan
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.Plan(&req, &p)
+	}
+}
