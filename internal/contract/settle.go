@@ -239,11 +239,18 @@ func (b *Book) Add(r *ledger.Record) {
 		if !st.a.inWindow(r.Time) {
 			continue
 		}
-		covered := pricing.Money{}
-		if remaining := st.a.Amount.Sub(st.burnToDate.Money()); remaining.Sign() > 0 {
-			covered = pricing.Min(r.Cost, remaining)
-		}
+		// covered is the part of the cost the commitment still had room
+		// for: all of it, none, or (on the record that fills it) the rest.
+		var covered pricing.Money
+		burnt := st.burnToDate.Cmp(st.a.Amount) >= 0
 		st.burnToDate.Add(r.Cost)
+		switch {
+		case burnt:
+		case st.burnToDate.Cmp(st.a.Amount) <= 0:
+			covered = r.Cost
+		default:
+			covered = r.Cost.Sub(st.burnToDate.Money().Sub(st.a.Amount))
+		}
 		if st.a.Minimum.Sign() > 0 {
 			ps, _ := periodBounds(st.a.MinimumPeriod, t)
 			acc := st.minimums[ps]
@@ -268,16 +275,17 @@ func (b *Book) Add(r *ledger.Record) {
 				continue
 			}
 			accrual := st.a.Rate.Mul(r.Cost)
-			if st.a.HasCap {
-				left := st.a.Cap.Sub(st.accruedToDate.Money())
-				if accrual.Cmp(left) >= 0 {
-					accrual = pricing.Max(left, pricing.Money{})
-					if st.capReachedAt.IsZero() {
-						st.capReachedAt = r.Time
-					}
+			st.accruedToDate.Add(accrual)
+			if st.a.HasCap && st.accruedToDate.Cmp(st.a.Cap) >= 0 {
+				// Past the cap: this record accrues only what was left.
+				over := st.accruedToDate.Money().Sub(st.a.Cap)
+				accrual = pricing.Max(accrual.Sub(over), pricing.Money{})
+				st.accruedToDate = pricing.Acc{}
+				st.accruedToDate.Add(st.a.Cap)
+				if st.capReachedAt.IsZero() {
+					st.capReachedAt = r.Time
 				}
 			}
-			st.accruedToDate.Add(accrual)
 			if in {
 				st.accruedPeriod.Add(accrual)
 				st.basePeriod.Add(r.Cost)
@@ -335,8 +343,20 @@ func (st *state) termsFor(r *ledger.Record, t int64) pricing.Money {
 		if m, _ := periodBounds("monthly", t); m != st.month {
 			st.month, st.monthSpend = m, pricing.Acc{}
 		}
-		lo := st.monthSpend.Money()
-		hi := lo.Add(r.Cost)
+		// Commonly the record stays inside one bracket: its rate applies
+		// to the whole cost, found with comparisons alone.
+		from := st.bracket(0) // the bracket the month's spend is in
+		st.monthSpend.Add(r.Cost)
+		to := st.bracket(1) // the bracket its last part falls in
+		if from == to {
+			if from >= 0 {
+				d = st.a.tiers[from].discount.Mul(r.Cost)
+			}
+			st.termsDiscount.Add(d)
+			return d
+		}
+		hi := st.monthSpend.Money()
+		lo := hi.Sub(r.Cost)
 		for i, tr := range st.a.tiers {
 			top := hi
 			if i+1 < len(st.a.tiers) {
@@ -347,10 +367,23 @@ func (st *state) termsFor(r *ledger.Record, t int64) pricing.Money {
 				d = d.Add(tr.discount.Mul(span))
 			}
 		}
-		st.monthSpend.Add(r.Cost)
 	}
 	st.termsDiscount.Add(d)
 	return d
+}
+
+// bracket returns the last tier whose threshold the month's spend has
+// reached (edge 0: spend ≥ above) or passed (edge 1: spend > above), or
+// -1 for none.
+func (st *state) bracket(edge int) int {
+	i := -1
+	for j := range st.a.tiers {
+		if st.monthSpend.Cmp(st.a.tiers[j].above) < edge {
+			break
+		}
+		i = j
+	}
+	return i
 }
 
 // Statement is the settlement of one period. Every list is sorted, so the
