@@ -28,11 +28,22 @@ type limits struct {
 	budgets budget.Store
 	limiter ratelimit.Limiter
 	close   func() error
+	// remote is set when the state is in Redis: settling then does I/O and
+	// gets a timeout of its own.
+	remote bool
 }
+
+// memRecordRetention is how long the in-memory budget store remembers a
+// settled or released reservation. The server settles or releases each
+// reservation once, right after the answer, so a long horizon guards
+// nothing, while every request's record stays on the heap that long: with
+// the 7-day default the heap grew by ~300 bytes a request and the GC took
+// a fifth of the CPU after 30 s at 7,000 req/s.
+const memRecordRetention = time.Second
 
 func openLimits(ctx context.Context, c config.Limits) (*limits, error) {
 	if c.Driver != "redis" {
-		b, err := membudget.New(membudget.Options{})
+		b, err := membudget.New(membudget.Options{RecordRetention: memRecordRetention})
 		if err != nil {
 			return nil, err
 		}
@@ -57,7 +68,7 @@ func openLimits(ctx context.Context, c config.Limits) (*limits, error) {
 		_ = client.Close()
 		return nil, err
 	}
-	return &limits{budgets: b, limiter: l, close: client.Close}, nil
+	return &limits{budgets: b, limiter: l, close: client.Close, remote: true}, nil
 }
 
 // compileBudgets turns configured budgets into the budget package's, named
@@ -214,8 +225,12 @@ func outputBound(raw *llm.RawRequest, m *modelEntry) int64 {
 // it, and corrects the token estimate of the rate limits. It runs after the
 // client may have gone, so it does not use the request's context.
 func (s *Server) settle(ctx context.Context, key *keyEntry, m *modelEntry, raw *llm.RawRequest, r *budget.Reservation, cost pricing.Money, tokens int64, billed bool, now time.Time) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx)
+	if s.limits.remote {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
 	if r != nil {
 		var err error
 		if billed {

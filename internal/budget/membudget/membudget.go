@@ -3,9 +3,11 @@
 // tests; use budget/redisbudget when several replicas share budgets.
 //
 // Time comes only from the callers (budget.Request.Now and the now passed to
-// Spent): expired holds are swept lazily when their window is next touched,
-// and old windows and reservation records are purged every few thousand
-// operations once the latest observed time is past their retention.
+// Spent): expired holds are swept lazily when their window is next touched.
+// Settled and released reservation records are forgotten in the order they
+// finished, once the latest observed time is RecordRetention past their
+// end; old windows and records never finished are purged by a scan every
+// few thousand operations, so purging costs amortized O(1) per operation.
 package membudget
 
 import (
@@ -23,21 +25,30 @@ var _ budget.Store = (*Store)(nil)
 // Options configures a Store.
 type Options struct {
 	// Retention is how long windows are kept after they reset, and how long
-	// reservation records are kept after their hold expires, so late Settle
-	// and Release calls stay idempotent. Zero means 7 days.
+	// the record of a reservation never settled nor released is kept after
+	// its hold expires, so late Settle and Release calls stay idempotent.
+	// Zero means 7 days.
 	Retention time.Duration
+	// RecordRetention is how long a reservation record is kept after it is
+	// settled or released: how late a repeated Reserve, Settle or Release
+	// of it stays idempotent. Zero means Retention. Every request leaves
+	// such a record, so the store holds about RecordRetention × request
+	// rate of them; a caller that settles each reservation once, in
+	// process, can keep it short.
+	RecordRetention time.Duration
 }
 
 // Store is an in-memory budget.Store. It is safe for concurrent use.
 type Store struct {
-	retention time.Duration
+	retention, recordRetention time.Duration
 
-	mu      sync.Mutex
-	windows map[winKey]*window
-	records map[string]*record
-	topUps  map[string]budget.Micros
-	latest  time.Time // latest time observed, drives purging
-	ops     int
+	mu       sync.Mutex
+	windows  map[winKey]*window
+	records  map[string]*record
+	finished []*record // settled or released, in order of forgetAt
+	topUps   map[string]budget.Micros
+	latest   time.Time // latest time observed, drives purging
+	ops      int       // operations since the last scan
 }
 
 type winKey struct {
@@ -69,23 +80,38 @@ type record struct {
 	res      budget.Reservation
 	state    state
 	forgetAt time.Time
+	// Storage for res.Budgets and res.Windows when they are short. The
+	// caller's copy of res shares it; a Reservation is passed back
+	// unchanged, never modified.
+	budgets [inlineBudgets]budget.Budget
+	windows [inlineBudgets]int64
 }
 
+// inlineBudgets is how many budgets a record holds without allocating.
+const inlineBudgets = 2
+
+// purgeEvery is how many operations pass between scans for old windows
+// and for records never finished; a scan waits for at least as many
+// operations as there are records, so its cost per operation is bounded.
 const purgeEvery = 4096
 
 // New returns an empty Store.
 func New(opts Options) (*Store, error) {
-	if opts.Retention < 0 {
-		return nil, fmt.Errorf("membudget: negative retention %v", opts.Retention)
+	if opts.Retention < 0 || opts.RecordRetention < 0 {
+		return nil, fmt.Errorf("membudget: negative retention %v, %v", opts.Retention, opts.RecordRetention)
 	}
 	if opts.Retention == 0 {
 		opts.Retention = 7 * 24 * time.Hour
 	}
+	if opts.RecordRetention == 0 {
+		opts.RecordRetention = opts.Retention
+	}
 	return &Store{
-		retention: opts.Retention,
-		windows:   make(map[winKey]*window),
-		records:   make(map[string]*record),
-		topUps:    make(map[string]budget.Micros),
+		retention:       opts.Retention,
+		recordRetention: opts.RecordRetention,
+		windows:         make(map[winKey]*window),
+		records:         make(map[string]*record),
+		topUps:          make(map[string]budget.Micros),
 	}, nil
 }
 
@@ -103,27 +129,35 @@ func (s *Store) Reserve(ctx context.Context, req budget.Request) (budget.Reserva
 	if rec, ok := s.records[req.ID]; ok {
 		return rec.res, nil
 	}
-	wins := make([]*window, len(req.Budgets))
-	ids := make([]int64, len(req.Budgets))
-	limits := make([]budget.Micros, len(req.Budgets))
-	for i, b := range req.Budgets {
-		ids[i] = b.WindowID(req.Now)
-		w := s.window(b, ids[i], req.Now)
+	// A record and its reservation's slices are one allocation for up to
+	// inlineBudgets budgets (a key's and its team's).
+	rec := &record{state: held}
+	ids, budgets := rec.windows[:0], rec.budgets[:0]
+	if n := len(req.Budgets); n > inlineBudgets {
+		ids, budgets = make([]int64, 0, n), make([]budget.Budget, 0, n)
+	}
+	var winsBuf [inlineBudgets]*window
+	var limitsBuf [inlineBudgets]budget.Micros
+	wins, limits := winsBuf[:0], limitsBuf[:0]
+	for _, b := range req.Budgets {
+		id := b.WindowID(req.Now)
+		w := s.window(b, id, req.Now)
 		s.sweep(w, req.Now)
-		wins[i] = w
-		limits[i] = s.limit(b)
-		if b.Mode == budget.Hard && !budget.Fits(w.settled, w.reserved, req.Amount, limits[i]) {
+		limit := s.limit(b)
+		if b.Mode == budget.Hard && !budget.Fits(w.settled, w.reserved, req.Amount, limit) {
 			_, reset := b.Window(req.Now)
 			return budget.Reservation{}, &budget.ExceededError{
-				Budget: b, Limit: limits[i], Spent: w.settled + w.reserved, Needed: req.Amount, Reset: reset,
+				Budget: b, Limit: limit, Spent: w.settled + w.reserved, Needed: req.Amount, Reset: reset,
 			}
 		}
+		ids, wins, limits = append(ids, id), append(wins, w), append(limits, limit)
 	}
+	budgets = append(budgets, req.Budgets...)
 	res := budget.Reservation{
 		ID:      req.ID,
 		Amount:  req.Amount,
-		Budgets: append([]budget.Budget(nil), req.Budgets...),
-		Windows: ids,
+		Budgets: budgets[:len(budgets):len(budgets)],
+		Windows: ids[:len(ids):len(ids)],
 		Expires: req.Now.Add(req.TTL),
 	}
 	for i, w := range wins {
@@ -136,7 +170,8 @@ func (s *Store) Reserve(ctx context.Context, req budget.Request) (budget.Reserva
 			res.SoftExceeded = append(res.SoftExceeded, b.Name)
 		}
 	}
-	s.records[req.ID] = &record{res: res, state: held, forgetAt: res.Expires.Add(s.retention)}
+	rec.res, rec.forgetAt = res, res.Expires.Add(s.retention)
+	s.records[req.ID] = rec
 	return res, nil
 }
 
@@ -162,11 +197,7 @@ func (s *Store) Settle(ctx context.Context, r budget.Reservation, actual budget.
 		s.dropHold(w, r.ID)
 		w.settled = budget.AddSat(w.settled, actual)
 	}
-	if rec == nil {
-		rec = &record{res: r, forgetAt: r.Expires.Add(s.retention)}
-		s.records[r.ID] = rec
-	}
-	rec.state = settled
+	s.finish(rec, r, settled)
 	return nil
 }
 
@@ -189,12 +220,43 @@ func (s *Store) Release(ctx context.Context, r budget.Reservation) error {
 			s.dropHold(w, r.ID)
 		}
 	}
+	s.finish(rec, r, released)
+	return nil
+}
+
+// finish marks r's record (nil: none yet) settled or released and queues
+// it to be forgotten RecordRetention from now. Callers hold s.mu.
+func (s *Store) finish(rec *record, r budget.Reservation, st state) {
 	if rec == nil {
-		rec = &record{res: r, forgetAt: r.Expires.Add(s.retention)}
+		rec = &record{res: r}
 		s.records[r.ID] = rec
 	}
-	rec.state = released
-	return nil
+	if rec.state == held {
+		rec.forgetAt = s.latest.Add(s.recordRetention)
+		s.finished = append(s.finished, rec)
+	}
+	rec.state = st
+	s.forgetFinished()
+}
+
+// forgetFinished drops the finished records whose retention has passed.
+// s.latest only grows, so s.finished is in order of forgetAt. Callers
+// hold s.mu.
+func (s *Store) forgetFinished() {
+	n := 0
+	for _, rec := range s.finished {
+		if !s.latest.After(rec.forgetAt) {
+			break
+		}
+		if s.records[rec.res.ID] == rec { // not already purged by a scan
+			delete(s.records, rec.res.ID)
+		}
+		n++
+	}
+	if n > 0 {
+		clear(s.finished[:n])
+		s.finished = s.finished[n:]
+	}
 }
 
 // Spent implements budget.Store.
@@ -294,10 +356,12 @@ func (s *Store) observe(now time.Time) {
 	if now.After(s.latest) {
 		s.latest = now
 	}
+	s.forgetFinished()
 	s.ops++
-	if s.ops%purgeEvery != 0 {
+	if s.ops < max(purgeEvery, len(s.records)) {
 		return
 	}
+	s.ops = 0
 	for k, w := range s.windows {
 		if !w.purgeAt.IsZero() && s.latest.After(w.purgeAt) {
 			delete(s.windows, k)
