@@ -12,6 +12,9 @@ func TestCeilMicros(t *testing.T) {
 		{"0.000001", 1, true},
 		{"0.0000001", 1, true}, // a tenth of a micro-dollar is held as one
 		{"0.0000039", 4, true},
+		{"0.00000001", 1, true},      // however small, a positive amount holds a micro-dollar
+		{"0.000000000001", 1, true},  // one token at a micro-dollar per million
+		{"-0.000000000001", 0, true}, // towards +infinity
 		{"1.5", 1_500_000, true},
 		{"0.01", 10_000, true},
 		{"-0.0000015", -1, true}, // towards +infinity

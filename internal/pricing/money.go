@@ -170,6 +170,9 @@ func (m Money) AppendText(b []byte) ([]byte, error) {
 	if m.d.IsZero() {
 		return append(b, '0'), nil
 	}
+	if out, ok := m.appendSmall(b); ok {
+		return out, nil
+	}
 	var r apd.Decimal
 	r.Reduce(&m.d)
 	return r.Append(b, 'f'), nil
@@ -232,31 +235,35 @@ func MoneyFromUnscaled(coeff *big.Int, exp int32) Money {
 	return m
 }
 
-// ceilMicros rounds up to whole micro-dollars (towards +∞).
-var ceilMicros = apd.Context{
-	// Quantize needs room for the result's digits; 60 covers any amount
-	// an int64 of micro-dollars can hold, with margin.
-	Precision:   60,
-	Traps:       apd.InvalidOperation,
-	MaxExponent: apd.MaxExponent,
-	MinExponent: apd.MinExponent,
-	Rounding:    apd.RoundCeiling,
-}
-
 // CeilMicros returns m in whole micro-dollars (1e-6), rounded up, and false
 // when that does not fit an int64. Budget holds use it: rounding up keeps a
 // hard limit conservative. It does not allocate for amounts of ordinary size.
 func (m Money) CeilMicros() (int64, bool) {
-	var q apd.Decimal
-	if _, err := ceilMicros.Quantize(&q, &m.d, -6); err != nil {
+	if n, ok := m.ceilMicrosSmall(); ok {
+		return n, true
+	}
+	// A coefficient beyond 64 bits: the same arithmetic on big integers.
+	// Not apd's Quantize with RoundCeiling: it rounds amounts below 10^-7
+	// down to 0.
+	c := m.d.Coeff.MathBigInt()
+	var q big.Int
+	if k := int64(m.d.Exponent) + 6; k >= 0 {
+		if k > 19 {
+			return 0, false // a non-zero coefficient times 10^20 micro-dollars
+		}
+		q.Mul(c, new(big.Int).Exp(big.NewInt(10), big.NewInt(k), nil))
+	} else {
+		var r big.Int
+		q.QuoRem(c, new(big.Int).Exp(big.NewInt(10), big.NewInt(-k), nil), &r)
+		if r.Sign() != 0 && !m.d.Negative {
+			q.Add(&q, big.NewInt(1))
+		}
+	}
+	if m.d.Negative {
+		q.Neg(&q)
+	}
+	if !q.IsInt64() {
 		return 0, false
 	}
-	if !q.Coeff.IsInt64() {
-		return 0, false
-	}
-	n := q.Coeff.Int64()
-	if q.Negative {
-		n = -n
-	}
-	return n, true
+	return q.Int64(), true
 }

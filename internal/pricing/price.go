@@ -57,6 +57,15 @@ func Cost(p Price, u Usage) Money {
 	if uncached < 0 || cached > in || written > in { // also guards overflow
 		uncached = 0
 	}
+	terms := [4]costTerm{
+		{tokens: uncached, price: &p.Input},
+		{tokens: cached, price: &p.CachedInput},
+		{tokens: written, price: &p.CacheWrite},
+		{tokens: nonNeg(u.OutputTokens), price: &p.Output},
+	}
+	if m, ok := costSmall(&terms); ok {
+		return m
+	}
 	var acc, term, n Money // all owned here: in-place arithmetic is safe
 	addTerm := func(tokens int64, price *Money) {
 		if tokens == 0 || price.d.IsZero() {
