@@ -129,21 +129,60 @@ type Decision struct {
 // was refused and a retry can succeed, Retry-After in whole seconds rounded
 // up. Reset durations are formatted like OpenAI's, e.g. "1s", "6m0s", "20ms".
 func (d Decision) SetHeaders(h http.Header) {
-	// Canonical keys assigned directly: Header.Set would canonicalise (and
-	// allocate) each name on every request.
-	set := func(keys *[3]string, q Quota) {
-		if q.Limit <= 0 {
-			return
-		}
-		h[keys[0]] = []string{strconv.FormatInt(q.Limit, 10)}
-		h[keys[1]] = []string{strconv.FormatInt(q.Remaining, 10)}
-		h[keys[2]] = []string{FormatReset(q.Reset)}
+	// Canonical keys are assigned directly: Header.Set would canonicalise
+	// (and allocate) each name on every request. The values share one
+	// backing array and the numbers one string: 4 allocations, not 12.
+	quotas := [2]struct {
+		q    *Quota
+		keys *[3]string
+	}{{&d.Requests, &requestHeaders}, {&d.Tokens, &tokenHeaders}}
+	var (
+		buf  [96]byte
+		ends [5]int // where each number ends in buf
+	)
+	b, n, kinds := buf[:0], 0, 0
+	appendNum := func(v int64) {
+		b = strconv.AppendInt(b, v, 10)
+		ends[n] = len(b)
+		n++
 	}
-	set(&requestHeaders, d.Requests)
-	set(&tokenHeaders, d.Tokens)
-	if !d.Allowed && !d.TooLarge && d.RetryAfter > 0 {
-		secs := (d.RetryAfter + time.Second - 1) / time.Second
-		h["Retry-After"] = []string{strconv.FormatInt(int64(secs), 10)}
+	for _, k := range quotas {
+		if k.q.Limit > 0 {
+			appendNum(k.q.Limit)
+			appendNum(k.q.Remaining)
+			kinds++
+		}
+	}
+	retry := !d.Allowed && !d.TooLarge && d.RetryAfter > 0
+	if retry {
+		appendNum(int64((d.RetryAfter + time.Second - 1) / time.Second))
+	}
+	if n == 0 {
+		return
+	}
+	nums := string(b)
+	num := func(i int) string {
+		if i == 0 {
+			return nums[:ends[0]]
+		}
+		return nums[ends[i-1]:ends[i]]
+	}
+	vals := make([]string, 0, 3*kinds+1)
+	set := func(key, v string) {
+		vals = append(vals, v)
+		h[key] = vals[len(vals)-1 : len(vals) : len(vals)] // capped: an Add copies
+	}
+	i := 0
+	for _, k := range quotas {
+		if k.q.Limit > 0 {
+			set(k.keys[0], num(i))
+			set(k.keys[1], num(i+1))
+			set(k.keys[2], FormatReset(k.q.Reset))
+			i += 2
+		}
+	}
+	if retry {
+		set("Retry-After", num(i))
 	}
 }
 
