@@ -8,14 +8,14 @@ import (
 
 // batch is a group of records committed together.
 type batch struct {
-	items []item
-	recs  []Record
-	sync  bool // some item has a SubmitSync waiter
+	recs []Record
+	done []chan error // done[i] is recs[i]'s SubmitSync waiter, or nil
+	sync bool         // some record has a waiter
 }
 
 func (b *batch) add(it item) {
-	b.items = append(b.items, it)
 	b.recs = append(b.recs, it.rec)
+	b.done = append(b.done, it.done)
 	if it.done != nil {
 		b.sync = true
 	}
@@ -26,14 +26,14 @@ func (w *Writer) newBatch() *batch {
 	case b := <-w.free:
 		return b
 	default:
-		return &batch{items: make([]item, 0, w.opts.BatchSize), recs: make([]Record, 0, w.opts.BatchSize)}
+		return &batch{recs: make([]Record, 0, w.opts.BatchSize), done: make([]chan error, 0, w.opts.BatchSize)}
 	}
 }
 
 func (w *Writer) recycle(b *batch) {
-	clear(b.items) // drop references to records and channels
-	clear(b.recs)
-	b.items, b.recs, b.sync = b.items[:0], b.recs[:0], false
+	clear(b.recs) // drop references to records and channels
+	clear(b.done)
+	b.recs, b.done, b.sync = b.recs[:0], b.done[:0], false
 	select {
 	case w.free <- b:
 	default:
@@ -45,60 +45,79 @@ func (w *Writer) recycle(b *batch) {
 // SubmitSync caller waits and the queue is momentarily empty, and when the
 // queue is closed. Handing off blocks while every committer is busy; the
 // queue absorbs submissions meanwhile.
+//
+// Once a batch has started, gather does not wake for each record: it
+// sleeps until FlushInterval ends or a submitter kicks it (a SubmitSync,
+// a batch's worth queued, Close), then takes everything queued at once.
+// Waking a goroutine for every record cost a scheduler round trip per
+// request, most of it while the process was otherwise idle.
 func (w *Writer) gather() {
 	cur := w.newBatch()
-	flush := func() {
-		if len(cur.items) > 0 {
-			w.commits <- cur
-			cur = w.newBatch()
-		}
-	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
-	disarm := func() {
+	flush := func() {
 		if armed {
 			timer.Stop()
 			armed = false
 		}
+		if len(cur.recs) > 0 {
+			w.commits <- cur
+			cur = w.newBatch()
+		}
 	}
-	for {
-		var it item
-		var ok bool
-		if len(cur.items) == 0 {
-			it, ok = <-w.queue
-		} else {
+	take := func(it item) {
+		cur.add(it)
+		if len(cur.recs) >= w.opts.BatchSize {
+			flush()
+		}
+	}
+	// drain takes what is queued without waiting; false once the queue
+	// is closed and empty.
+	drain := func() bool {
+		for {
 			select {
-			case it, ok = <-w.queue:
+			case it, ok := <-w.queue:
+				if !ok {
+					return false
+				}
+				take(it)
 			default:
-				// Queue momentarily empty.
-				if cur.sync {
-					disarm()
-					flush()
-					continue
-				}
-				if !armed {
-					timer.Reset(w.opts.FlushInterval)
-					armed = true
-				}
-				select {
-				case it, ok = <-w.queue:
-				case <-timer.C:
-					armed = false
-					flush()
-					continue
-				}
+				return true
 			}
 		}
-		if !ok { // closed and drained
-			disarm()
+	}
+	for {
+		if len(cur.recs) == 0 {
+			it, ok := <-w.queue
+			if !ok { // closed and drained
+				return
+			}
+			take(it)
+		}
+		if !drain() {
 			flush()
 			return
 		}
-		cur.add(it)
-		if len(cur.items) >= w.opts.BatchSize {
-			disarm()
+		switch {
+		case len(cur.recs) == 0:
+			continue
+		case cur.sync: // the queue is momentarily empty and a caller waits
 			flush()
+			continue
+		case !armed:
+			timer.Reset(w.opts.FlushInterval)
+			armed = true
+		}
+		select {
+		case <-timer.C:
+			armed = false
+			if !drain() {
+				flush()
+				return
+			}
+			flush()
+		case <-w.kick:
 		}
 	}
 }
@@ -169,14 +188,14 @@ func (w *Writer) commit(b *batch) {
 // notify answers the SubmitSync waiters: err goes to every waiter when
 // refused is nil, else only to the waiters of refused records.
 func notify(b *batch, refused map[ID]bool, err error) {
-	for _, it := range b.items {
-		if it.done == nil {
+	for i, done := range b.done {
+		if done == nil {
 			continue
 		}
-		if refused == nil || refused[it.rec.ID()] {
-			it.done <- err
+		if refused == nil || refused[b.recs[i].ID()] {
+			done <- err
 		} else {
-			it.done <- nil
+			done <- nil
 		}
 	}
 }

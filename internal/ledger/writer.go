@@ -107,6 +107,10 @@ type Writer struct {
 
 	commits chan *batch // gathered batches, to the committers
 	free    chan *batch // committed batches, for reuse
+	// kick wakes the gatherer early (see gather); wakeAt is the queue
+	// length at which Submit kicks it.
+	kick   chan struct{}
+	wakeAt int
 
 	submitted, committed, dropped, failed atomic.Int64
 }
@@ -152,6 +156,8 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 		done:    make(chan struct{}),
 		commits: make(chan *batch),
 		free:    make(chan *batch, opts.Committers+1),
+		kick:    make(chan struct{}, 1),
+		wakeAt:  min(opts.BatchSize, opts.QueueSize),
 	}
 	var wg sync.WaitGroup
 	for range opts.Committers {
@@ -182,9 +188,13 @@ func (w *Writer) Submit(rec Record) error {
 	select {
 	case w.queue <- item{rec: rec}:
 		w.submitted.Add(1)
+		if len(w.queue) >= w.wakeAt {
+			w.wake()
+		}
 		return nil
 	default:
 	}
+	w.wake()
 	if w.opts.Overflow == OverflowBlock {
 		t := time.NewTimer(w.opts.BlockTimeout)
 		defer t.Stop()
@@ -232,9 +242,26 @@ func (w *Writer) enqueueWait(ctx context.Context, it item) error {
 	select {
 	case w.queue <- it:
 		w.submitted.Add(1)
+		w.wake() // a caller waits: commit without waiting for the interval
+		return nil
+	default:
+	}
+	w.wake()
+	select {
+	case w.queue <- it:
+		w.submitted.Add(1)
+		w.wake()
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("queue ledger record: %w", context.Cause(ctx))
+	}
+}
+
+// wake kicks the gatherer, unless a kick is already pending.
+func (w *Writer) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -248,6 +275,7 @@ func (w *Writer) Close(ctx context.Context) error {
 		close(w.queue)
 	}
 	w.mu.Unlock()
+	w.wake()
 	select {
 	case <-w.done:
 		return nil

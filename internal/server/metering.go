@@ -192,8 +192,8 @@ func toPricingUsage(u llm.Usage) pricing.Usage {
 // {"decision":"a=refused:capacity_exhausted(first_refusal:x);b=candidate",
 // "attempts":[{"provider":"b","model":"m","outcome":"served","status":200}]}.
 func routeJSON(decision string, attempts []proxy.Attempt) string {
-	b := make([]byte, 0, 32+len(decision)+80*len(attempts))
-	b = append(b, `{"decision":`...)
+	var buf [256]byte // one attempt's route fits: only the string is allocated
+	b := append(buf[:0], `{"decision":`...)
 	b = llm.AppendJSONString(b, decision)
 	b = append(b, `,"attempts":[`...)
 	for i := range attempts {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,18 +40,75 @@ func insertSQL(rows int) string {
 	return b.String()
 }
 
-func appendArgs(args []any, r *ledger.Record) []any {
-	ag := "[]"
-	if len(r.Agreements) > 0 {
-		b, _ := json.Marshal(r.Agreements) // []string cannot fail
-		ag = string(b)
+// rowArgs boxes records into insert arguments. Consecutive records of a
+// batch mostly share their key, model, provider, prices and so on, so a
+// value equal to the previous record's reuses its box: boxing a string
+// or a large integer allocates, and so does formatting money. Not safe
+// for concurrent use.
+type rowArgs struct {
+	prev *ledger.Record
+	box  [numColumns]any
+}
+
+var emptyArray any = "[]" // agreements of a record with none
+
+func (a *rowArgs) append(args []any, r *ledger.Record) []any {
+	p, b := a.prev, &a.box
+	all := p == nil
+	if all {
+		p = r
 	}
-	p := &r.UnitPrices
-	return append(args,
-		r.RequestID, r.Attempt, r.Time.UnixMicro(), r.Key, r.Team, r.Workload, r.Model, r.Provider, r.UpstreamModel,
-		r.Usage.InputTokens, r.Usage.OutputTokens, r.Usage.CachedTokens, r.Usage.CacheWriteTokens, r.Usage.ReasoningTokens, r.Estimated,
-		p.Input.String(), p.Output.String(), p.CachedInput.String(), p.CacheWrite.String(), p.From.UnixMicro(), r.Cost.String(),
-		r.Status, r.Outcome, r.Billable, r.LatencyMs, r.Stream, r.Route, ag)
+	str := func(i int, v, old string) {
+		if all || v != old {
+			b[i] = v
+		}
+	}
+	num := func(i int, v, old int64) {
+		if all || v != old {
+			b[i] = v
+		}
+	}
+	money := func(i int, v, old *pricing.Money) {
+		if all || !v.Equal(*old) {
+			b[i] = v.String()
+		}
+	}
+	str(0, r.RequestID, p.RequestID)
+	num(1, int64(r.Attempt), int64(p.Attempt))
+	num(2, r.Time.UnixMicro(), p.Time.UnixMicro())
+	str(3, r.Key, p.Key)
+	str(4, r.Team, p.Team)
+	str(5, r.Workload, p.Workload)
+	str(6, r.Model, p.Model)
+	str(7, r.Provider, p.Provider)
+	str(8, r.UpstreamModel, p.UpstreamModel)
+	num(9, r.Usage.InputTokens, p.Usage.InputTokens)
+	num(10, r.Usage.OutputTokens, p.Usage.OutputTokens)
+	num(11, r.Usage.CachedTokens, p.Usage.CachedTokens)
+	num(12, r.Usage.CacheWriteTokens, p.Usage.CacheWriteTokens)
+	num(13, r.Usage.ReasoningTokens, p.Usage.ReasoningTokens)
+	b[14] = r.Estimated // a bool's box never allocates
+	money(15, &r.UnitPrices.Input, &p.UnitPrices.Input)
+	money(16, &r.UnitPrices.Output, &p.UnitPrices.Output)
+	money(17, &r.UnitPrices.CachedInput, &p.UnitPrices.CachedInput)
+	money(18, &r.UnitPrices.CacheWrite, &p.UnitPrices.CacheWrite)
+	num(19, r.UnitPrices.From.UnixMicro(), p.UnitPrices.From.UnixMicro())
+	money(20, &r.Cost, &p.Cost)
+	num(21, int64(r.Status), int64(p.Status))
+	str(22, r.Outcome, p.Outcome)
+	b[23] = r.Billable
+	num(24, r.LatencyMs, p.LatencyMs)
+	b[25] = r.Stream
+	str(26, r.Route, p.Route)
+	if all || !slices.Equal(r.Agreements, p.Agreements) {
+		b[27] = emptyArray
+		if len(r.Agreements) > 0 {
+			ag, _ := json.Marshal(r.Agreements) // []string cannot fail
+			b[27] = string(ag)
+		}
+	}
+	a.prev = r
+	return append(args, b[:]...)
 }
 
 // Record implements ledger.Recorder: one transaction, multi-row inserts
@@ -83,11 +141,12 @@ func (s *Store) Record(ctx context.Context, recs []ledger.Record) error {
 	defer tx.Rollback()
 	var refused []ledger.ID
 	args := make([]any, 0, chunkSize*numColumns)
+	var rows rowArgs
 	for start := 0; start < len(recs); start += chunkSize {
 		chunk := recs[start:min(start+chunkSize, len(recs))]
 		args = args[:0]
 		for i := range chunk {
-			args = appendArgs(args, &chunk[i])
+			args = rows.append(args, &chunk[i])
 		}
 		stmt := stmts[0]
 		if len(chunk) < chunkSize {
