@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -34,4 +35,70 @@ type ScanFilter struct {
 	From, To time.Time
 	// BillableOnly passes on only billable records.
 	BillableOnly bool
+}
+
+// The helpers below are for Scanner implementations: decoding millions of
+// records, they keep the low-cardinality columns from allocating.
+
+// maxInterned bounds an Interner, so that a column with a value per record
+// (an unexpected one) cannot grow it without limit.
+const maxInterned = 4096
+
+// Interner returns one string per distinct value of low-cardinality
+// columns (key, team, model, …), so that decoding them does not allocate.
+// The zero value is ready; it is not safe for concurrent use.
+type Interner map[string]string
+
+// Get returns b as a string, the same string for the same bytes.
+func (t *Interner) Get(b []byte) string {
+	if s, ok := (*t)[string(b)]; ok { // no allocation for the look-up
+		return s
+	}
+	s := string(b)
+	if *t == nil {
+		*t = make(Interner)
+	}
+	if len(*t) < maxInterned {
+		(*t)[s] = s
+	}
+	return s
+}
+
+// maxCachedAgreements bounds an AgreementsCache.
+const maxCachedAgreements = 1024
+
+// AgreementsCache decodes stored agreements lists, sharing one slice among
+// records with the same stored bytes: a ledger holds few distinct sets of
+// agreements, and a slice per record would be most of a scan's garbage.
+// Callers must not modify the slices it returns. The zero value is ready;
+// it is not safe for concurrent use.
+type AgreementsCache map[string][]string
+
+// Decode returns the agreements stored as stored: a JSON array, or, when
+// unquote is not nil, what unquote turns stored into. An empty list is nil.
+func (c *AgreementsCache) Decode(stored []byte, unquote func([]byte) ([]byte, error)) ([]string, error) {
+	if ag, ok := (*c)[string(stored)]; ok {
+		return ag, nil
+	}
+	text := stored
+	if unquote != nil {
+		var err error
+		if text, err = unquote(stored); err != nil {
+			return nil, err
+		}
+	}
+	var ag []string
+	if err := json.Unmarshal(text, &ag); err != nil {
+		return nil, err
+	}
+	if len(ag) == 0 {
+		ag = nil
+	}
+	if *c == nil {
+		*c = make(AgreementsCache)
+	}
+	if len(*c) < maxCachedAgreements {
+		(*c)[string(stored)] = ag
+	}
+	return ag, nil
 }

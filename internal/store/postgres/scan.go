@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -140,8 +139,8 @@ func (s *Store) Scan(ctx context.Context, f ledger.ScanFilter, fn func(*ledger.R
 	}
 	var (
 		r      ledger.Record
-		strs   internTable
-		agreed agreementsCache
+		strs   ledger.Interner
+		agreed ledger.AgreementsCache
 		done   = ctx.Done()
 	)
 	for rows.Next() {
@@ -172,7 +171,7 @@ const pgEpochMicros = 946_684_800_000_000
 
 // decodeRow fills r from the binary values of one row of scanColumns.
 // Strings that repeat across records are interned in strs.
-func decodeRow(r *ledger.Record, v [][]byte, strs *internTable, agreed *agreementsCache) error {
+func decodeRow(r *ledger.Record, v [][]byte, strs *ledger.Interner, agreed *ledger.AgreementsCache) error {
 	if len(v) != numScanColumns {
 		return fmt.Errorf("%d values, want %d: %w", len(v), numScanColumns, errScanValue)
 	}
@@ -197,12 +196,12 @@ func decodeRow(r *ledger.Record, v [][]byte, strs *internTable, agreed *agreemen
 		return fmt.Errorf("%q/%d: infinite time: %w", r.RequestID, r.Attempt, errScanValue)
 	}
 	r.Time = time.UnixMicro(ts + pgEpochMicros).UTC()
-	r.Key = strs.get(v[colKey])
-	r.Team = strs.get(v[colTeam])
-	r.Workload = strs.get(v[colWorkload])
-	r.Model = strs.get(v[colModel])
-	r.Provider = strs.get(v[colProvider])
-	r.UpstreamModel = strs.get(v[colUpstreamModel])
+	r.Key = strs.Get(v[colKey])
+	r.Team = strs.Get(v[colTeam])
+	r.Workload = strs.Get(v[colWorkload])
+	r.Model = strs.Get(v[colModel])
+	r.Provider = strs.Get(v[colProvider])
+	r.UpstreamModel = strs.Get(v[colUpstreamModel])
 	r.Usage.InputTokens = int64(binary.BigEndian.Uint64(v[colInputTokens]))
 	r.Usage.OutputTokens = int64(binary.BigEndian.Uint64(v[colOutputTokens]))
 	r.Usage.CachedTokens = int64(binary.BigEndian.Uint64(v[colCachedTokens]))
@@ -210,7 +209,7 @@ func decodeRow(r *ledger.Record, v [][]byte, strs *internTable, agreed *agreemen
 	r.Usage.ReasoningTokens = int64(binary.BigEndian.Uint64(v[colReasoningTokens]))
 	r.Estimated = v[colEstimated][0] != 0
 	r.Status = int(int32(binary.BigEndian.Uint32(v[colStatus])))
-	r.Outcome = strs.get(v[colOutcome])
+	r.Outcome = strs.Get(v[colOutcome])
 	r.Billable = v[colBillable][0] != 0
 	r.LatencyMs = int64(binary.BigEndian.Uint64(v[colLatencyMs]))
 	r.Stream = v[colStream][0] != 0
@@ -218,62 +217,8 @@ func decodeRow(r *ledger.Record, v [][]byte, strs *internTable, agreed *agreemen
 	if r.Cost, err = pricing.ParseMoneyBytes(v[colCost]); err != nil {
 		return fmt.Errorf("%q/%d: %w", r.RequestID, r.Attempt, err)
 	}
-	if r.Agreements, err = agreed.decode(v[colAgreements]); err != nil {
+	if r.Agreements, err = agreed.Decode(v[colAgreements], nil); err != nil {
 		return fmt.Errorf("%q/%d: agreements: %w", r.RequestID, r.Attempt, err)
 	}
 	return nil
-}
-
-// maxInterned bounds an internTable, so that a column with a value per
-// record (an unexpected one) cannot grow it without limit.
-const maxInterned = 4096
-
-// internTable returns one string per distinct value of low-cardinality
-// columns (key, team, model, …), so that decoding them does not allocate.
-type internTable map[string]string
-
-func (t *internTable) get(b []byte) string {
-	if s, ok := (*t)[string(b)]; ok { // no allocation for the look-up
-		return s
-	}
-	s := string(b)
-	if *t == nil {
-		*t = make(internTable)
-	}
-	if len(*t) < maxInterned {
-		(*t)[s] = s
-	}
-	return s
-}
-
-// maxCachedAgreements bounds agreementsCache.
-const maxCachedAgreements = 1024
-
-// agreementsCache decodes agreements columns, sharing one slice among
-// records with the same column text: a ledger holds few distinct sets of
-// agreements, and a slice per record would be most of a scan's garbage.
-// Callers must not modify the slices it returns.
-type agreementsCache map[string][]string
-
-func (c *agreementsCache) decode(raw []byte) ([]string, error) {
-	if string(raw) == "[]" {
-		return nil, nil
-	}
-	if ag, ok := (*c)[string(raw)]; ok {
-		return ag, nil
-	}
-	var ag []string
-	if err := json.Unmarshal(raw, &ag); err != nil {
-		return nil, err
-	}
-	if len(ag) == 0 {
-		ag = nil
-	}
-	if *c == nil {
-		*c = make(agreementsCache)
-	}
-	if len(*c) < maxCachedAgreements {
-		(*c)[string(raw)] = ag
-	}
-	return ag, nil
 }

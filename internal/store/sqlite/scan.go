@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -186,8 +185,8 @@ var errRowFormat = errors.New("malformed scan row")
 // rowDecoder decodes scanRow values. It keeps state between rows and is
 // not safe for concurrent use.
 type rowDecoder struct {
-	strs    internTable
-	agreed  agreementsCache
+	strs    ledger.Interner
+	agreed  ledger.AgreementsCache
 	scratch []byte // unescaped text
 }
 
@@ -207,13 +206,13 @@ func (d *rowDecoder) decode(r *ledger.Record, row []byte) error {
 	r.Status = int(p.int())
 	r.LatencyMs = p.int()
 	r.RequestID = string(d.text(&p)) // unique to the record: not interned
-	r.Key = d.strs.get(d.text(&p))
-	r.Team = d.strs.get(d.text(&p))
-	r.Workload = d.strs.get(d.text(&p))
-	r.Model = d.strs.get(d.text(&p))
-	r.Provider = d.strs.get(d.text(&p))
-	r.UpstreamModel = d.strs.get(d.text(&p))
-	r.Outcome = d.strs.get(d.text(&p))
+	r.Key = d.strs.Get(d.text(&p))
+	r.Team = d.strs.Get(d.text(&p))
+	r.Workload = d.strs.Get(d.text(&p))
+	r.Model = d.strs.Get(d.text(&p))
+	r.Provider = d.strs.Get(d.text(&p))
+	r.UpstreamModel = d.strs.Get(d.text(&p))
+	r.Outcome = d.strs.Get(d.text(&p))
 	cost := d.text(&p)
 	_, agreements, _ := p.str() // the cache key: the literal, escaped
 	p.end()
@@ -225,7 +224,7 @@ func (d *rowDecoder) decode(r *ledger.Record, row []byte) error {
 	if r.Cost, err = pricing.ParseMoneyBytes(cost); err != nil {
 		return fmt.Errorf("%q/%d: %w", r.RequestID, r.Attempt, err)
 	}
-	if r.Agreements, err = d.agreed.decode(agreements); err != nil {
+	if r.Agreements, err = d.agreed.Decode(agreements, unquoteJSON); err != nil {
 		return fmt.Errorf("%q/%d: agreements: %w", r.RequestID, r.Attempt, err)
 	}
 	return nil
@@ -417,61 +416,6 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
-// maxInterned bounds an internTable, so that a column with a value per
-// record (an unexpected one) cannot grow it without limit.
-const maxInterned = 4096
-
-// internTable returns one string per distinct value of low-cardinality
-// columns (key, team, model, …), so that decoding them does not allocate.
-type internTable map[string]string
-
-func (t *internTable) get(b []byte) string {
-	if s, ok := (*t)[string(b)]; ok { // no allocation for the look-up
-		return s
-	}
-	s := string(b)
-	if *t == nil {
-		*t = make(internTable)
-	}
-	if len(*t) < maxInterned {
-		(*t)[s] = s
-	}
-	return s
-}
-
-// maxCachedAgreements bounds agreementsCache.
-const maxCachedAgreements = 1024
-
-// agreementsCache decodes agreements, sharing one slice among records
-// with the same stored text: a ledger holds few distinct sets of
-// agreements, and a slice per record would be most of a scan's garbage.
-// Callers must not modify the slices it returns.
-type agreementsCache map[string][]string
-
-// decode decodes lit, the agreements column as a JSON string literal.
-func (c *agreementsCache) decode(lit []byte) ([]string, error) {
-	if string(lit) == `"[]"` {
-		return nil, nil
-	}
-	if ag, ok := (*c)[string(lit)]; ok {
-		return ag, nil
-	}
-	text, err := unescapeJSON(nil, lit[1:len(lit)-1]) // str checked the quotes
-	if err != nil {
-		return nil, err
-	}
-	var ag []string
-	if err := json.Unmarshal(text, &ag); err != nil {
-		return nil, err
-	}
-	if len(ag) == 0 {
-		ag = nil
-	}
-	if *c == nil {
-		*c = make(agreementsCache)
-	}
-	if len(*c) < maxCachedAgreements {
-		(*c)[string(lit)] = ag
-	}
-	return ag, nil
-}
+// unquoteJSON returns the text of lit, a JSON string literal whose quotes
+// the row decoder has checked.
+func unquoteJSON(lit []byte) ([]byte, error) { return unescapeJSON(nil, lit[1:len(lit)-1]) }
