@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -314,7 +315,7 @@ func (v *validator) agreements(c *Config, providers map[string]int) {
 			continue
 		}
 		for _, f := range a.setFields() {
-			if !containsString(agreementFields[a.Type], f) {
+			if !slices.Contains(agreementFields[a.Type], f) {
 				v.errorf(p+"."+f, "not used by a %s agreement", a.Type)
 			}
 		}
@@ -480,13 +481,4 @@ func compareDecimal(a, b string) int {
 		bf += "0"
 	}
 	return strings.Compare(ai+af, bi+bf)
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -9,7 +9,6 @@ package contract
 
 import (
 	"fmt"
-	"path"
 	"slices"
 	"time"
 
@@ -102,19 +101,10 @@ func compileScope(s config.Scope) scope {
 // match reports whether a request (or record) with these fields is in s.
 func (s *scope) match(provider, model, upstream, workload, key, team string) bool {
 	return (len(s.providers) == 0 || slices.Contains(s.providers, provider)) &&
-		(len(s.models) == 0 || anyGlob(s.models, model) || anyGlob(s.models, upstream)) &&
-		(len(s.workloads) == 0 || anyGlob(s.workloads, workload)) &&
+		(len(s.models) == 0 || route.MatchAny(s.models, model) || route.MatchAny(s.models, upstream)) &&
+		(len(s.workloads) == 0 || route.MatchAny(s.workloads, workload)) &&
 		(len(s.keys) == 0 || slices.Contains(s.keys, key)) &&
 		(len(s.teams) == 0 || slices.Contains(s.teams, team))
-}
-
-func anyGlob(globs []string, s string) bool {
-	for _, g := range globs {
-		if ok, _ := path.Match(g, s); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // inWindow reports whether t is in [a.From, a.Until).

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,7 +64,7 @@ func newPacer(s *Set, prev *Pacer) *Pacer {
 					l.periodSpent.Store(o.periodSpent.Load())
 					l.periodStart.Store(o.periodStart.Load())
 					l.alert.Store(o.alert.Load())
-					if o.a.From.Equal(a.From) && sameProviders(o.a.providers, a.providers) {
+					if o.a.From.Equal(a.From) && slices.Equal(o.a.providers, a.providers) {
 						l.window, l.period = o.window, o.period
 					}
 				}
@@ -290,16 +291,4 @@ func (p *Pacer) BurnDown(now time.Time) []Burn {
 		out = append(out, b)
 	}
 	return out
-}
-
-func sameProviders(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

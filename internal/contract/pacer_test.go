@@ -2,6 +2,7 @@ package contract
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func (l *ledgerSpend) spend(_ context.Context, providers []string, from, to time
 	l.asked = append(l.asked, [2]time.Time{from, to})
 	var acc pricing.Acc
 	for _, r := range l.recs {
-		if contains(providers, r.provider) && !r.at.Before(from) && r.at.Before(to) {
+		if slices.Contains(providers, r.provider) && !r.at.Before(from) && r.at.Before(to) {
 			acc.Add(pricing.MustMoney(r.cost))
 		}
 	}

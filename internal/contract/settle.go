@@ -175,11 +175,11 @@ func (b *Book) group(r *ledger.Record) *group {
 		a := st.a
 		switch a.Kind {
 		case PriceTerms:
-			if contains(a.providers, r.Provider) && a.scope.match(r.Provider, r.Model, r.UpstreamModel, r.Workload, r.Key, r.Team) {
+			if slices.Contains(a.providers, r.Provider) && a.scope.match(r.Provider, r.Model, r.UpstreamModel, r.Workload, r.Key, r.Team) {
 				g.terms = append(g.terms, st)
 			}
 		case Commitment:
-			if contains(a.providers, r.Provider) {
+			if slices.Contains(a.providers, r.Provider) {
 				g.commitments = append(g.commitments, st)
 			}
 		case RevenueShare:

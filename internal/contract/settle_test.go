@@ -296,3 +296,29 @@ func TestTouchAllocs(t *testing.T) {
 		t.Error("Touch did not return the interned slice")
 	}
 }
+
+// TestScopeGlobsMatchRouting: scopes use routing's globs, where '*' also
+// matches the '/' in model names, so settlement and routing agree on
+// which requests an agreement covers.
+func TestScopeGlobsMatchRouting(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+providers:
+  - {name: gpu, type: openai-compatible, base_url: "http://127.0.0.1:3/v1"}
+models:
+  - {name: llama, routes: [{provider: gpu, model: meta-llama/Llama-3.1-70B-Instruct}]}
+agreements:
+  - {name: llama-terms, type: price_terms, providers: [gpu], scope: {models: ["*Llama-3.1*"]}, discount: "10%"}
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Compile(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rec("g", nov.From, "gpu", "apps", "1", true)
+	r.Model, r.UpstreamModel = "llama", "meta-llama/Llama-3.1-70B-Instruct"
+	if got := s.Touch(&r); len(got) != 1 || got[0] != "llama-terms" {
+		t.Errorf("Touch = %q, want llama-terms (the glob spans the '/')", got)
+	}
+}

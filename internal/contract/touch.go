@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/multipolar/multipolar/internal/ledger"
@@ -28,20 +29,11 @@ func (a *Agreement) matches(r *ledger.Record) bool {
 		held := a.holder.Key != "" && a.holder.Key == r.Key || teamOf(a.holder) != "" && teamOf(a.holder) == r.Team
 		return held && a.scope.match(r.Provider, r.Model, r.Model, r.Workload, r.Key, r.Team)
 	case Commitment:
-		return contains(a.providers, r.Provider)
+		return slices.Contains(a.providers, r.Provider)
 	case RevenueShare:
 		return a.base.match(r.Provider, r.Model, r.UpstreamModel, r.Workload, r.Key, r.Team)
 	case PriceTerms:
-		return contains(a.providers, r.Provider) && a.scope.match(r.Provider, r.Model, r.UpstreamModel, r.Workload, r.Key, r.Team)
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+		return slices.Contains(a.providers, r.Provider) && a.scope.match(r.Provider, r.Model, r.UpstreamModel, r.Workload, r.Key, r.Team)
 	}
 	return false
 }

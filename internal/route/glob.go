@@ -36,8 +36,9 @@ func globMatch(pattern, s string) bool {
 	return true
 }
 
-// anyGlob reports whether s matches one of patterns.
-func anyGlob(patterns []string, s string) bool {
+// MatchAny reports whether s matches one of patterns, with globMatch's
+// rules: the glob syntax of agreement scopes and policies everywhere.
+func MatchAny(patterns []string, s string) bool {
 	for _, p := range patterns {
 		if globMatch(p, s) {
 			return true

@@ -88,7 +88,7 @@ func (x *restriction) active(now time.Time) bool {
 // applies reports whether x governs req (its model was matched when the
 // route was compiled).
 func (x *restriction) applies(req *Request) bool {
-	if len(x.workloads) > 0 && !anyGlob(x.workloads, req.Workload) {
+	if len(x.workloads) > 0 && !MatchAny(x.workloads, req.Workload) {
 		return false
 	}
 	if len(x.keys) > 0 && !slices.Contains(x.keys, req.Key) {

@@ -106,7 +106,7 @@ func (a *agreement) active(now time.Time) bool {
 }
 
 func (a *agreement) covers(req *Request) bool {
-	return (len(a.workloads) == 0 || anyGlob(a.workloads, req.Workload)) &&
+	return (len(a.workloads) == 0 || MatchAny(a.workloads, req.Workload)) &&
 		(len(a.keys) == 0 || slices.Contains(a.keys, req.Key)) &&
 		(len(a.teams) == 0 || slices.Contains(a.teams, req.Team))
 }
@@ -242,7 +242,7 @@ type compiler struct {
 // the agreements whose model globs match m, each with the holder's members
 // among m's own tiers or, failing those, the one its Serves globs give.
 func (c *compiler) route(p *policy, m *model) route {
-	rt := route{allowed: len(p.models) == 0 || anyGlob(p.models, m.name)}
+	rt := route{allowed: len(p.models) == 0 || MatchAny(p.models, m.name)}
 	seen := map[slotKey]bool{}
 	add := func(ms *ModelSpec) {
 		for _, ts := range ms.Tiers {
@@ -264,7 +264,7 @@ func (c *compiler) route(p *policy, m *model) route {
 	}
 	add(c.byModel[m.name])
 	for _, x := range c.r.restrictions {
-		if len(x.models) == 0 || anyGlob(x.models, m.name) {
+		if len(x.models) == 0 || MatchAny(x.models, m.name) {
 			rt.restrictions = append(rt.restrictions, x)
 		}
 	}
@@ -273,7 +273,7 @@ func (c *compiler) route(p *policy, m *model) route {
 		add(c.byModel[fb])
 	}
 	for _, a := range c.r.agreements {
-		if len(a.models) > 0 && !anyGlob(a.models, m.name) {
+		if len(a.models) > 0 && !MatchAny(a.models, m.name) {
 			continue
 		}
 		o := offer{ag: a}
@@ -286,7 +286,7 @@ func (c *compiler) route(p *policy, m *model) route {
 				}
 			}
 		}
-		if len(o.occ) == 0 && anyGlob(a.holder.serves, m.name) {
+		if len(o.occ) == 0 && MatchAny(a.holder.serves, m.name) {
 			mem := c.member(p, m, a.holder, m.name, m.family, 0, 0)
 			o.occ = []*member{&mem}
 		}
