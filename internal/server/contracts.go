@@ -166,14 +166,25 @@ func Settle(ctx context.Context, cfg *config.Config, period contract.Period, asO
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenLedger(ctx, cfg.Ledger)
+	var st *contract.Statement
+	err = withScanner(ctx, cfg.Ledger, "settlement", func(sc ledger.Scanner) (err error) {
+		st, err = contract.Settle(ctx, set, sc, period, asOf)
+		return err
+	})
+	return st, err
+}
+
+// withScanner opens the ledger c names, calls fn with it and closes it;
+// what names the work in the error for a configuration without a ledger.
+func withScanner(ctx context.Context, c config.Ledger, what string, fn func(ledger.Scanner) error) error {
+	st, err := OpenLedger(ctx, c)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer st.Close()
 	sc, ok := st.(ledger.Scanner)
 	if !ok {
-		return nil, errors.New("settlement needs a ledger (ledger.driver sqlite or postgres)")
+		return errors.New(what + " needs a ledger (ledger.driver sqlite or postgres)")
 	}
-	return contract.Settle(ctx, set, sc, period, asOf)
+	return fn(sc)
 }

@@ -319,16 +319,12 @@ func (s *Simulation) Write(w io.Writer, format string) error {
 // SimulateLedger opens the ledger ledgerCfg names and runs Simulate, for
 // `multipolar simulate`.
 func SimulateLedger(ctx context.Context, ledgerCfg config.Ledger, baseline, other *config.Config, period contract.Period) (*Simulation, error) {
-	st, err := OpenLedger(ctx, ledgerCfg)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	sc, ok := st.(ledger.Scanner)
-	if !ok {
-		return nil, errors.New("simulation needs a ledger (ledger.driver sqlite or postgres)")
-	}
-	return Simulate(ctx, sc, baseline, other, period)
+	var sim *Simulation
+	err := withScanner(ctx, ledgerCfg, "simulation", func(sc ledger.Scanner) (err error) {
+		sim, err = Simulate(ctx, sc, baseline, other, period)
+		return err
+	})
+	return sim, err
 }
 
 // Plan is the last decision Replay made, for inspection.
