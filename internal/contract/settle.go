@@ -54,9 +54,6 @@ type Book struct {
 
 	byCounterparty map[string]*cpAcc
 	chargeback     map[[2]string]*usageAcc
-	total          usageAcc
-	billed         usageAcc
-	shareTotal     pricing.Acc
 	last           ledger.ID
 	lastTime       time.Time
 	err            error
@@ -72,7 +69,6 @@ type groupKey struct {
 type group struct {
 	terms, commitments, shares, touches []*state
 	usage                               *usageAcc // counterparty line
-	cp                                  *cpAcc
 }
 
 // state is one agreement's running figures.
@@ -116,10 +112,9 @@ func (u *usageAcc) add(r *ledger.Record, discount pricing.Money) {
 	}
 }
 
-// cpAcc is one counterparty's running figures.
+// cpAcc is one counterparty's usage lines; its totals are their sum.
 type cpAcc struct {
 	name  string
-	total usageAcc
 	lines map[[2]string]*usageAcc // provider, upstream model
 }
 
@@ -197,7 +192,6 @@ func (b *Book) group(r *ledger.Record) *group {
 		cp = &cpAcc{name: cpName, lines: map[[2]string]*usageAcc{}}
 		b.byCounterparty[cpName] = cp
 	}
-	g.cp = cp
 	lk := [2]string{r.Provider, r.UpstreamModel}
 	if cp.lines[lk] == nil {
 		cp.lines[lk] = &usageAcc{}
@@ -289,7 +283,6 @@ func (b *Book) Add(r *ledger.Record) {
 			if in {
 				st.accruedPeriod.Add(accrual)
 				st.basePeriod.Add(r.Cost)
-				b.shareTotal.Add(accrual)
 				b.payer(st.a).share.Add(accrual)
 			}
 		}
@@ -307,10 +300,7 @@ func (b *Book) Add(r *ledger.Record) {
 		}
 	}
 	g.usage.add(r, discount)
-	g.cp.total.add(r, discount)
-	b.total.add(r, discount)
 	if r.Billable {
-		b.billed.add(r, discount)
 		k := [2]string{r.Team, r.Key}
 		u := b.chargeback[k]
 		if u == nil {
@@ -420,6 +410,20 @@ type Usage struct {
 	ListCost         pricing.Money `json:"list_cost"`
 	Discounts        pricing.Money `json:"discounts"`
 	NetCost          pricing.Money `json:"net_cost"`
+}
+
+// merge adds o's figures to u.
+func (u *usageAcc) merge(o *usageAcc) {
+	u.requests += o.requests
+	u.records += o.records
+	u.input += o.input
+	u.output += o.output
+	u.cached += o.cached
+	u.cacheWrite += o.cacheWrite
+	u.rsn += o.rsn
+	u.list.Add(o.list.Money())
+	u.discounts.Add(o.discounts.Money())
+	u.share.Add(o.share.Money())
 }
 
 func (u *usageAcc) usage() Usage {
@@ -567,9 +571,15 @@ func (b *Book) Statement() (*Statement, error) {
 		c := cp(b.set.Counterparty(p))
 		c.Providers = append(c.Providers, p)
 	}
+	var all usageAcc // every record: the counterparties summed
 	for name, acc := range b.byCounterparty {
 		c := cp(name)
-		c.Usage = acc.total.usage()
+		var total usageAcc
+		for _, u := range acc.lines {
+			total.merge(u)
+		}
+		c.Usage = total.usage()
+		all.merge(&total)
 		for k, u := range acc.lines {
 			c.Lines = append(c.Lines, UsageLine{Provider: k[0], Model: k[1], Usage: u.usage()})
 		}
@@ -610,7 +620,11 @@ func (b *Book) Statement() (*Statement, error) {
 	slices.SortFunc(s.Chargeback, func(x, y Chargeback) int {
 		return strings.Compare(x.Team+"\x00"+x.Key, y.Team+"\x00"+y.Key)
 	})
-	s.Totals = Totals{Usage: b.total.usage(), Billed: b.billed.usage(), RevenueShares: b.shareTotal.Money()}
+	var billed usageAcc
+	for _, u := range b.chargeback {
+		billed.merge(u)
+	}
+	s.Totals = Totals{Usage: all.usage(), Billed: billed.usage(), RevenueShares: billed.share.Money()}
 	return s, nil
 }
 
