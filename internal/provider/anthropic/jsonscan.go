@@ -1,11 +1,10 @@
 package anthropic
 
 import (
-	"github.com/multipolar/multipolar/internal/llm/jsonscan"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 	"unsafe"
+
+	"github.com/multipolar/multipolar/internal/llm/jsonscan"
 )
 
 // A minimal scanner over JSON already checked by json.Valid, so the stream
@@ -61,63 +60,6 @@ func parseInt(tok []byte) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(unsafe.String(&tok[0], len(tok)), 10, 64)
 	return n, err == nil
-}
-
-// appendUnescaped appends the contents of the string token tok, decoded.
-func appendUnescaped(dst, tok []byte) []byte {
-	s := tok[1 : len(tok)-1]
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
-		}
-		i++
-		switch s[i] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := hex4(s[i+1 : i+5])
-			i += 4
-			if utf16.IsSurrogate(r) && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
-				if r2 := utf16.DecodeRune(r, hex4(s[i+3:i+7])); r2 != utf8.RuneError {
-					r = r2
-					i += 6
-				}
-			}
-			if utf16.IsSurrogate(r) {
-				r = utf8.RuneError
-			}
-			dst = utf8.AppendRune(dst, r)
-		default: // '"', '\\', '/'
-			dst = append(dst, s[i])
-		}
-	}
-	return dst
-}
-
-func hex4(h []byte) rune {
-	var r rune
-	for _, c := range h {
-		r <<= 4
-		switch {
-		case '0' <= c && c <= '9':
-			r |= rune(c - '0')
-		case 'a' <= c && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		case 'A' <= c && c <= 'F':
-			r |= rune(c - 'A' + 10)
-		}
-	}
-	return r
 }
 
 // hasEscape reports whether a string token holds a backslash.

@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/multipolar/multipolar/internal/llm"
+	"github.com/multipolar/multipolar/internal/llm/jsonscan"
 )
 
 // MaxLineSize bounds one line of an upstream stream; a longer line fails
@@ -152,7 +153,7 @@ func (d *EventDecoder) str(tok []byte) string {
 		return bytesString(tok[1 : len(tok)-1])
 	}
 	start := len(d.scratch)
-	d.scratch = appendUnescaped(d.scratch, tok)
+	d.scratch, _ = jsonscan.AppendUnescaped(d.scratch, tok[1:len(tok)-1]) // tok is a valid string token
 	return bytesString(d.scratch[start:])
 }
 

@@ -1,9 +1,10 @@
 package bedrock
 
 import (
-	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/multipolar/multipolar/internal/llm/jsonscan"
 )
 
 // deltaKind is what a contentBlockDelta carries.
@@ -78,7 +79,7 @@ func parseDelta(payload, scratch []byte) (idx int, kind deltaKind, text string, 
 		return idx, kind, bytesString(raw), scratch, true
 	}
 	start := len(scratch)
-	scratch, ok = appendUnescaped(scratch, raw)
+	scratch, ok = jsonscan.AppendUnescaped(scratch, raw)
 	if !ok {
 		return 0, 0, "", scratch[:start], false
 	}
@@ -107,79 +108,6 @@ func cutPrefix(b []byte, prefix string) ([]byte, bool) {
 		return b, false
 	}
 	return b[len(prefix):], true
-}
-
-// appendUnescaped appends the JSON string body raw (no quotes), unescaped,
-// to dst. ok is false for an invalid escape.
-func appendUnescaped(dst, raw []byte) ([]byte, bool) {
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
-		}
-		i++
-		if i >= len(raw) {
-			return dst, false
-		}
-		switch raw[i] {
-		case '"', '\\', '/':
-			dst = append(dst, raw[i])
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, ok := hex4(raw[i+1:])
-			if !ok {
-				return dst, false
-			}
-			i += 4
-			if utf16.IsSurrogate(r) {
-				r2, ok2 := rune(0), false
-				if i+2 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
-					r2, ok2 = hex4(raw[i+3:])
-				}
-				if dec := utf16.DecodeRune(r, r2); ok2 && dec != utf8.RuneError {
-					r = dec
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-		default:
-			return dst, false
-		}
-	}
-	return dst, true
-}
-
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 // bytesString returns b as a string without copying. The string aliases

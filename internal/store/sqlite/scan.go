@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/multipolar/multipolar/internal/ledger"
+	"github.com/multipolar/multipolar/internal/llm/jsonscan"
 	"github.com/multipolar/multipolar/internal/pricing"
 )
 
@@ -348,72 +347,11 @@ func (p *jsonRow) end() {
 // Bytes other than escapes are copied as they are, so text that is not
 // valid UTF-8 comes back unchanged, as encoding/json would not do.
 func unescapeJSON(dst, s []byte) ([]byte, error) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
-		}
-		i++
-		if i == len(s) {
-			return dst, errRowSyntax
-		}
-		switch s[i] {
-		case '"', '\\', '/':
-			dst = append(dst, s[i])
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, ok := hex4(s[i+1:])
-			if !ok {
-				return dst, errRowSyntax
-			}
-			i += 4
-			if utf16.IsSurrogate(r) {
-				if len(s) > i+2 && s[i+1] == '\\' && s[i+2] == 'u' {
-					if r2, ok := hex4(s[i+3:]); ok {
-						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-							r = d
-							i += 6
-						}
-					}
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-		default:
-			return dst, errRowSyntax
-		}
+	dst, ok := jsonscan.AppendUnescaped(dst, s)
+	if !ok {
+		return dst, errRowSyntax
 	}
 	return dst, nil
-}
-
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 // unquoteJSON returns the text of lit, a JSON string literal whose quotes
