@@ -8,11 +8,12 @@ import (
 
 	"github.com/multipolar/multipolar/internal/budget"
 	"github.com/multipolar/multipolar/internal/budget/redisbudget"
+	"github.com/multipolar/multipolar/internal/testutil/redistest"
 )
 
 func TestRangeAndKeyLifetime(t *testing.T) {
-	c := newClient(t)
-	prefix := prefixFor(t, c)
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t, c)
 	s, err := redisbudget.New(redisbudget.Options{Client: c, Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
