@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,23 +12,12 @@ import (
 
 	"github.com/multipolar/multipolar/internal/apierr"
 	"github.com/multipolar/multipolar/internal/llm"
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"github.com/multipolar/multipolar/internal/testutil/oapispec"
 )
 
-// golden compares got with the file want, or rewrites it under -update.
-func golden(t *testing.T, want string, got []byte) {
-	t.Helper()
-	goldenfile.Check(t, want, got)
-}
-
-func cases(t *testing.T, dir, suffix string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", dir, "*"+suffix))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden inputs in testdata/%s: %v", dir, err)
-	}
-	return files
-}
+// cases returns the input files testdata/dir/*suffix.
+func cases(t *testing.T, dir, suffix string) []string { return goldenfile.Files(t, dir+"/*"+suffix) }
 
 func indent(t *testing.T, v any) []byte {
 	t.Helper()
@@ -55,7 +43,7 @@ func TestDecodeMessagesGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DecodeMessages(%s) error: %v", in, err)
 			}
-			golden(t, strings.TrimSuffix(in, ".in.json")+".want.json", indent(t, r))
+			goldenfile.Check(t, strings.TrimSuffix(in, ".in.json")+".want.json", indent(t, r))
 		})
 	}
 }
@@ -81,7 +69,7 @@ func TestEncodeResponseGolden(t *testing.T) {
 			var pretty bytes.Buffer
 			_ = json.Indent(&pretty, out, "", "  ")
 			pretty.WriteByte('\n')
-			golden(t, strings.TrimSuffix(in, ".in.json")+".want.json", pretty.Bytes())
+			goldenfile.Check(t, strings.TrimSuffix(in, ".in.json")+".want.json", pretty.Bytes())
 		})
 	}
 }
@@ -211,7 +199,7 @@ func TestStreamEncoderGolden(t *testing.T) {
 				out = enc.Encode(out, &ev)
 			}
 			validateSSE(t, out)
-			golden(t, strings.TrimSuffix(in, ".in.jsonl")+".want.sse", out)
+			goldenfile.Check(t, strings.TrimSuffix(in, ".in.jsonl")+".want.sse", out)
 		})
 	}
 }

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -38,18 +39,8 @@ func golden(t *testing.T, name string, got []byte) {
 	goldenfile.Check(t, path, got)
 }
 
-func cases(t *testing.T, dir string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", dir, "*.in.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no cases in testdata/%s: %v", dir, err)
-	}
-	names := make([]string, len(files))
-	for i, f := range files {
-		names[i] = strings.TrimSuffix(filepath.Base(f), ".in.json")
-	}
-	return names
-}
+// cases returns the case names of testdata/dir/*.in.json.
+func cases(t *testing.T, dir string) []string { return goldenfile.Cases(t, dir+"/*", ".in.json") }
 
 func TestDecodeChatGolden(t *testing.T) {
 	for _, name := range cases(t, "request") {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"io"
 	"net/url"
 	"os"
@@ -15,22 +14,12 @@ import (
 
 	"github.com/multipolar/multipolar/internal/apierr"
 	"github.com/multipolar/multipolar/internal/llm"
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"github.com/multipolar/multipolar/internal/testutil/oapispec"
 )
 
-func golden(t *testing.T, want string, got []byte) {
-	t.Helper()
-	goldenfile.Check(t, want, got)
-}
-
-func cases(t *testing.T, dir, suffix string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", dir, "*"+suffix))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden inputs in testdata/%s: %v", dir, err)
-	}
-	return files
-}
+// cases returns the input files testdata/dir/*suffix.
+func cases(t *testing.T, dir, suffix string) []string { return goldenfile.Files(t, dir+"/*"+suffix) }
 
 func pretty(t *testing.T, b []byte) []byte {
 	t.Helper()
@@ -99,13 +88,13 @@ func TestNewChatRequestGolden(t *testing.T) {
 			}
 			body := readBody(t, req.Body)
 			oapispec.Anthropic(t).ValidateRequest(t, "POST", "/v1/messages", req.Header, body)
-			golden(t, strings.TrimSuffix(in, ".in.json")+".want.json", pretty(t, body))
+			goldenfile.Check(t, strings.TrimSuffix(in, ".in.json")+".want.json", pretty(t, body))
 
 			vreq, err := vertex.NewChatRequest(t.Context(), &r)
 			if err != nil {
 				t.Fatalf("NewChatRequest(vertex): %v", err)
 			}
-			golden(t, strings.TrimSuffix(in, ".in.json")+".vertex.want.json", pretty(t, readBody(t, vreq.Body)))
+			goldenfile.Check(t, strings.TrimSuffix(in, ".in.json")+".vertex.want.json", pretty(t, readBody(t, vreq.Body)))
 			verb := ":rawPredict"
 			if r.Stream {
 				verb = ":streamRawPredict"
@@ -131,7 +120,7 @@ func TestDecodeChatGolden(t *testing.T) {
 				t.Fatalf("DecodeChat: %v", err)
 			}
 			out, _ := json.MarshalIndent(resp, "", "  ")
-			golden(t, strings.TrimSuffix(in, ".in.json")+".want.json", append(out, '\n'))
+			goldenfile.Check(t, strings.TrimSuffix(in, ".in.json")+".want.json", append(out, '\n'))
 		})
 	}
 }
@@ -205,7 +194,7 @@ func TestStreamDecoderGolden(t *testing.T) {
 				out.Write(b)
 				out.WriteByte('\n')
 			}
-			golden(t, strings.TrimSuffix(in, ".sse")+".want.jsonl", out.Bytes())
+			goldenfile.Check(t, strings.TrimSuffix(in, ".sse")+".want.jsonl", out.Bytes())
 		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 
@@ -45,19 +46,7 @@ func newTestProvider(t testing.TB, base string) *Provider {
 
 // goldenCases returns the case names of testdata/<prefix>*.in.json.
 func goldenCases(t *testing.T, prefix string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", prefix+"*.in.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatalf("no testdata/%s*.in.json", prefix)
-	}
-	names := make([]string, len(files))
-	for i, f := range files {
-		names[i] = strings.TrimSuffix(filepath.Base(f), ".in.json")
-	}
-	return names
+	return goldenfile.Cases(t, prefix+"*", ".in.json")
 }
 
 // checkGolden compares got (indented JSON of v) with testdata/name.want.json,

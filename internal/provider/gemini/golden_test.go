@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 
 	"golang.org/x/oauth2"
 
@@ -73,19 +74,7 @@ func newVertex(t testing.TB, base string, ts oauth2.TokenSource) *Provider {
 
 // goldenCases returns the case names of testdata/dir/*.in.ext.
 func goldenCases(t *testing.T, dir, ext string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", dir, "*.in."+ext))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatalf("no testdata/%s/*.in.%s", dir, ext)
-	}
-	names := make([]string, len(files))
-	for i, f := range files {
-		names[i] = strings.TrimSuffix(filepath.Base(f), ".in."+ext)
-	}
-	return names
+	return goldenfile.Cases(t, dir+"/*", ".in."+ext)
 }
 
 func readFile(t *testing.T, path string) []byte {

@@ -5,14 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/multipolar/multipolar/internal/testutil/goldenfile"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -52,18 +52,7 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 // cases returns the case names of testdata/dir/*.in.ext.
-func cases(t *testing.T, dir, ext string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", dir, "*.in."+ext))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no cases in testdata/%s: %v", dir, err)
-	}
-	names := make([]string, len(files))
-	for i, f := range files {
-		names[i] = strings.TrimSuffix(filepath.Base(f), ".in."+ext)
-	}
-	return names
-}
+func cases(t *testing.T, dir, ext string) []string { return goldenfile.Cases(t, dir+"/*", ".in."+ext) }
 
 func indent(t *testing.T, b []byte) []byte {
 	t.Helper()
