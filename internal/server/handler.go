@@ -238,14 +238,6 @@ func (s *Server) llmHandler(in *ingress) http.HandlerFunc {
 		}
 		rl.duration = time.Since(start)
 		if st.key != nil && in.op != llm.OpCountTokens {
-			if !s.syncLedger {
-				// The answer is complete (it carries its length): send it
-				// now rather than after the accounting below. In sync
-				// durability it is held until its record is committed.
-				if f, ok := w.(http.Flusher); ok {
-					f.Flush()
-				}
-			}
 			stamp := start
 			if s.clocked {
 				stamp = s.now()
