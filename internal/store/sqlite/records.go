@@ -20,19 +20,60 @@ const columns = `request_id, attempt, ts, api_key, team, workload, model, provid
 
 const numColumns = 28
 
-// chunkSize records go in one INSERT: 128*28 = 3584 parameters, well under
-// SQLite's limit of 32766.
+// chunkSize records at most go in one INSERT: 128*28 = 3584 parameters,
+// well under SQLite's limit of 32766.
 const chunkSize = 128
 
-func insertSQL(rows int) string {
+// shape is what an insert statement depends on: how many rows it inserts,
+// and which columns hold the same value in every one of them.
+type shape struct {
+	rows int
+	same uint32 // bit c set: column c is bound once, for all rows
+}
+
+// maxShapes bounds the prepared inserts kept. Beyond it, a chunk whose
+// shape is new binds every value per row (same 0), a shape kept for each
+// chunk size.
+const maxShapes = 128
+
+// insertSQL writes the insert of sh. Every parameter is anonymous: the
+// driver looks up each parameter's name, which SQLite finds by a linear
+// search, so numbered parameters made binding quadratic. The shared
+// values are therefore parameters of a one-row CTE, written first so
+// that they take the first numbers, joined to the rows of varying values.
+func insertSQL(sh shape) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO usage_records (" + columns + ") VALUES ")
-	row := "(" + strings.Repeat("?,", numColumns-1) + "?)"
-	for i := range rows {
-		if i > 0 {
-			b.WriteByte(',')
+	if sh.same == 0 {
+		b.WriteString("INSERT INTO usage_records (" + columns + ") VALUES ")
+		row := "(" + strings.Repeat("?,", numColumns-1) + "?)"
+		for i := range sh.rows {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(row)
 		}
-		b.WriteString(row)
+	} else {
+		var shared, varying, sel []string
+		for c := range numColumns {
+			if sh.same&(1<<c) != 0 {
+				shared = append(shared, fmt.Sprintf("s%d", c))
+				sel = append(sel, fmt.Sprintf("s%d", c))
+			} else {
+				varying = append(varying, "?")
+				sel = append(sel, fmt.Sprintf("column%d", len(varying)))
+			}
+		}
+		row := "(" + strings.Join(varying, ",") + ")"
+		fmt.Fprintf(&b, "WITH s(%s) AS (SELECT %s) INSERT INTO usage_records (%s) SELECT %s FROM s, (VALUES ",
+			strings.Join(shared, ","), strings.Repeat("?,", len(shared)-1)+"?", columns, strings.Join(sel, ","))
+		for i := range sh.rows {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(row)
+		}
+		// WHERE true: without it, ON CONFLICT would parse as a join's.
+		b.WriteString(") WHERE true")
 	}
 	// No conflict target: a duplicate (request_id, attempt) and a second
 	// billable record are both skipped; Record tells them apart.
@@ -40,75 +81,119 @@ func insertSQL(rows int) string {
 	return b.String()
 }
 
-// rowArgs boxes records into insert arguments. Consecutive records of a
-// batch mostly share their key, model, provider, prices and so on, so a
-// value equal to the previous record's reuses its box: boxing a string
-// or a large integer allocates, and so does formatting money. Not safe
-// for concurrent use.
-type rowArgs struct {
-	prev *ledger.Record
-	box  [numColumns]any
+// column is one column of usage_records: whether two records hold the
+// same value in it, and the value as an insert argument.
+type column struct {
+	equal func(a, b *ledger.Record) bool
+	value func(r *ledger.Record) any
+}
+
+func strColumn(f func(r *ledger.Record) string) column {
+	return column{func(a, b *ledger.Record) bool { return f(a) == f(b) }, func(r *ledger.Record) any { return f(r) }}
+}
+
+func intColumn(f func(r *ledger.Record) int64) column {
+	return column{func(a, b *ledger.Record) bool { return f(a) == f(b) }, func(r *ledger.Record) any { return f(r) }}
+}
+
+func boolColumn(f func(r *ledger.Record) bool) column {
+	return column{func(a, b *ledger.Record) bool { return f(a) == f(b) }, func(r *ledger.Record) any { return f(r) }}
+}
+
+func moneyColumn(f func(r *ledger.Record) *pricing.Money) column {
+	return column{func(a, b *ledger.Record) bool { return f(a).Equal(*f(b)) }, func(r *ledger.Record) any { return f(r).String() }}
 }
 
 var emptyArray any = "[]" // agreements of a record with none
 
-func (a *rowArgs) append(args []any, r *ledger.Record) []any {
-	p, b := a.prev, &a.box
-	all := p == nil
-	if all {
-		p = r
-	}
-	str := func(i int, v, old string) {
-		if all || v != old {
-			b[i] = v
-		}
-	}
-	num := func(i int, v, old int64) {
-		if all || v != old {
-			b[i] = v
-		}
-	}
-	money := func(i int, v, old *pricing.Money) {
-		if all || !v.Equal(*old) {
-			b[i] = v.String()
-		}
-	}
-	str(0, r.RequestID, p.RequestID)
-	num(1, int64(r.Attempt), int64(p.Attempt))
-	num(2, r.Time.UnixMicro(), p.Time.UnixMicro())
-	str(3, r.Key, p.Key)
-	str(4, r.Team, p.Team)
-	str(5, r.Workload, p.Workload)
-	str(6, r.Model, p.Model)
-	str(7, r.Provider, p.Provider)
-	str(8, r.UpstreamModel, p.UpstreamModel)
-	num(9, r.Usage.InputTokens, p.Usage.InputTokens)
-	num(10, r.Usage.OutputTokens, p.Usage.OutputTokens)
-	num(11, r.Usage.CachedTokens, p.Usage.CachedTokens)
-	num(12, r.Usage.CacheWriteTokens, p.Usage.CacheWriteTokens)
-	num(13, r.Usage.ReasoningTokens, p.Usage.ReasoningTokens)
-	b[14] = r.Estimated // a bool's box never allocates
-	money(15, &r.UnitPrices.Input, &p.UnitPrices.Input)
-	money(16, &r.UnitPrices.Output, &p.UnitPrices.Output)
-	money(17, &r.UnitPrices.CachedInput, &p.UnitPrices.CachedInput)
-	money(18, &r.UnitPrices.CacheWrite, &p.UnitPrices.CacheWrite)
-	num(19, r.UnitPrices.From.UnixMicro(), p.UnitPrices.From.UnixMicro())
-	money(20, &r.Cost, &p.Cost)
-	num(21, int64(r.Status), int64(p.Status))
-	str(22, r.Outcome, p.Outcome)
-	b[23] = r.Billable
-	num(24, r.LatencyMs, p.LatencyMs)
-	b[25] = r.Stream
-	str(26, r.Route, p.Route)
-	if all || !slices.Equal(r.Agreements, p.Agreements) {
-		b[27] = emptyArray
-		if len(r.Agreements) > 0 {
+// usageColumns are the columns of usage_records, in the order of columns.
+var usageColumns = [numColumns]column{
+	strColumn(func(r *ledger.Record) string { return r.RequestID }),
+	intColumn(func(r *ledger.Record) int64 { return int64(r.Attempt) }),
+	intColumn(func(r *ledger.Record) int64 { return r.Time.UnixMicro() }),
+	strColumn(func(r *ledger.Record) string { return r.Key }),
+	strColumn(func(r *ledger.Record) string { return r.Team }),
+	strColumn(func(r *ledger.Record) string { return r.Workload }),
+	strColumn(func(r *ledger.Record) string { return r.Model }),
+	strColumn(func(r *ledger.Record) string { return r.Provider }),
+	strColumn(func(r *ledger.Record) string { return r.UpstreamModel }),
+	intColumn(func(r *ledger.Record) int64 { return r.Usage.InputTokens }),
+	intColumn(func(r *ledger.Record) int64 { return r.Usage.OutputTokens }),
+	intColumn(func(r *ledger.Record) int64 { return r.Usage.CachedTokens }),
+	intColumn(func(r *ledger.Record) int64 { return r.Usage.CacheWriteTokens }),
+	intColumn(func(r *ledger.Record) int64 { return r.Usage.ReasoningTokens }),
+	boolColumn(func(r *ledger.Record) bool { return r.Estimated }),
+	moneyColumn(func(r *ledger.Record) *pricing.Money { return &r.UnitPrices.Input }),
+	moneyColumn(func(r *ledger.Record) *pricing.Money { return &r.UnitPrices.Output }),
+	moneyColumn(func(r *ledger.Record) *pricing.Money { return &r.UnitPrices.CachedInput }),
+	moneyColumn(func(r *ledger.Record) *pricing.Money { return &r.UnitPrices.CacheWrite }),
+	intColumn(func(r *ledger.Record) int64 { return r.UnitPrices.From.UnixMicro() }),
+	moneyColumn(func(r *ledger.Record) *pricing.Money { return &r.Cost }),
+	intColumn(func(r *ledger.Record) int64 { return int64(r.Status) }),
+	strColumn(func(r *ledger.Record) string { return r.Outcome }),
+	boolColumn(func(r *ledger.Record) bool { return r.Billable }),
+	intColumn(func(r *ledger.Record) int64 { return r.LatencyMs }),
+	boolColumn(func(r *ledger.Record) bool { return r.Stream }),
+	strColumn(func(r *ledger.Record) string { return r.Route }),
+	{
+		equal: func(a, b *ledger.Record) bool { return slices.Equal(a.Agreements, b.Agreements) },
+		value: func(r *ledger.Record) any {
+			if len(r.Agreements) == 0 {
+				return emptyArray
+			}
 			ag, _ := json.Marshal(r.Agreements) // []string cannot fail
-			b[27] = string(ag)
+			return string(ag)
+		},
+	},
+}
+
+// sameColumns returns the columns holding one value in every record of
+// recs, as a bit set, except the request id.
+func sameColumns(recs []ledger.Record) uint32 {
+	var same uint32
+	first := &recs[0]
+	for c := range usageColumns {
+		eq := true
+		for i := 1; i < len(recs) && eq; i++ {
+			eq = usageColumns[c].equal(first, &recs[i])
+		}
+		if eq {
+			same |= 1 << c
 		}
 	}
-	a.prev = r
-	return append(args, b[:]...)
+	// A row needs a value of its own: keep the request id per row even
+	// when a batch holds one record twice.
+	return same &^ 1
+}
+
+// appendArgs appends the arguments inserting recs as shaped by same: the
+// columns in same once, then the others row by row. Binding a column
+// once instead of per row matters: the records of a batch mostly share
+// their key, model, provider, prices and so on, and in the pure-Go driver
+// each argument costs calls into SQLite and, for text, a copy into C
+// memory, about a third of an insert's time when every value was bound
+// per row. A value equal to the previous row's reuses its box: boxing a
+// string or a large integer allocates, and so does formatting money.
+func appendArgs(args []any, recs []ledger.Record, same uint32) []any {
+	for c := range usageColumns {
+		if same&(1<<c) != 0 {
+			args = append(args, usageColumns[c].value(&recs[0]))
+		}
+	}
+	var box [numColumns]any
+	for i := range recs {
+		r := &recs[i]
+		for c := range usageColumns {
+			if same&(1<<c) != 0 {
+				continue
+			}
+			if i == 0 || !usageColumns[c].equal(r, &recs[i-1]) {
+				box[c] = usageColumns[c].value(r)
+			}
+			args = append(args, box[c])
+		}
+	}
+	return args
 }
 
 // Record implements ledger.Recorder: one transaction, multi-row inserts
@@ -124,15 +209,33 @@ func (s *Store) Record(ctx context.Context, recs []ledger.Record) error {
 			return fmt.Errorf("record usage: %w", err)
 		}
 	}
-	// Prepare before the transaction: the writer pool has one connection,
-	// which the transaction holds.
-	var stmts [2]*sql.Stmt // full chunks, and the last, partial one
-	var err error
-	if stmts[0], err = s.insertStmt(ctx, chunkSize); err == nil && len(recs)%chunkSize != 0 {
-		stmts[1], err = s.insertStmt(ctx, len(recs)%chunkSize)
+	// Chunks of chunkSize records, and the rest in chunks of falling
+	// powers of two: a handful of statement sizes serve every batch.
+	type chunk struct {
+		recs []ledger.Record
+		same uint32
+		args []any
+		stmt *sql.Stmt
 	}
-	if err != nil {
-		return fmt.Errorf("record usage: prepare: %w", err)
+	var chunks []chunk
+	args := make([]any, 0, len(recs)*numColumns)
+	for rest := recs; len(rest) > 0; {
+		n := chunkSize
+		for n > len(rest) {
+			n /= 2
+		}
+		c := chunk{recs: rest[:n]}
+		rest = rest[n:]
+		// Prepare before the transaction: the writer pool has one
+		// connection, which the transaction holds.
+		var err error
+		if c.stmt, c.same, err = s.insertStmt(ctx, shape{rows: n, same: sameColumns(c.recs)}); err != nil {
+			return fmt.Errorf("record usage: prepare: %w", err)
+		}
+		start := len(args)
+		args = appendArgs(args, c.recs, c.same)
+		c.args = args[start:len(args):len(args)]
+		chunks = append(chunks, c)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -140,19 +243,8 @@ func (s *Store) Record(ctx context.Context, recs []ledger.Record) error {
 	}
 	defer tx.Rollback()
 	var refused []ledger.ID
-	args := make([]any, 0, chunkSize*numColumns)
-	var rows rowArgs
-	for start := 0; start < len(recs); start += chunkSize {
-		chunk := recs[start:min(start+chunkSize, len(recs))]
-		args = args[:0]
-		for i := range chunk {
-			args = rows.append(args, &chunk[i])
-		}
-		stmt := stmts[0]
-		if len(chunk) < chunkSize {
-			stmt = stmts[1]
-		}
-		res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+	for _, c := range chunks {
+		res, err := tx.StmtContext(ctx, c.stmt).ExecContext(ctx, c.args...)
 		if err != nil {
 			return fmt.Errorf("record usage: insert: %w", err)
 		}
@@ -160,16 +252,16 @@ func (s *Store) Record(ctx context.Context, recs []ledger.Record) error {
 		if err != nil {
 			return fmt.Errorf("record usage: %w", err)
 		}
-		if int(n) == len(chunk) {
+		if int(n) == len(c.recs) {
 			continue
 		}
-		for i := range chunk {
+		for i := range c.recs {
 			var one int
 			err := tx.QueryRowContext(ctx, `SELECT 1 FROM usage_records WHERE request_id = ? AND attempt = ?`,
-				chunk[i].RequestID, chunk[i].Attempt).Scan(&one)
+				c.recs[i].RequestID, c.recs[i].Attempt).Scan(&one)
 			switch {
 			case err == sql.ErrNoRows:
-				refused = append(refused, chunk[i].ID())
+				refused = append(refused, c.recs[i].ID())
 			case err != nil:
 				return fmt.Errorf("record usage: check conflicts: %w", err)
 			}
@@ -184,21 +276,29 @@ func (s *Store) Record(ctx context.Context, recs []ledger.Record) error {
 	return nil
 }
 
-// insertStmt returns the prepared insert of n rows, preparing it on first
-// use: a batch's size varies with the load, and compiling a multi-row
-// statement for every batch cost more than inserting the rows.
-func (s *Store) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+// insertStmt returns the prepared insert of sh and the shared columns it
+// binds, preparing it on first use: compiling a multi-row statement for
+// every batch cost more than inserting the rows. Once maxShapes are kept,
+// a new shape falls back to binding every value per row, one statement
+// per chunk size.
+func (s *Store) insertStmt(ctx context.Context, sh shape) (*sql.Stmt, uint32, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
-	if st := s.inserts[n]; st != nil {
-		return st, nil
+	if st := s.inserts[sh]; st != nil {
+		return st, sh.same, nil
 	}
-	st, err := s.w.PrepareContext(ctx, insertSQL(n))
+	if len(s.inserts) >= maxShapes {
+		sh.same = 0
+		if st := s.inserts[sh]; st != nil {
+			return st, 0, nil
+		}
+	}
+	st, err := s.w.PrepareContext(ctx, insertSQL(sh))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	s.inserts[n] = st
-	return st, nil
+	s.inserts[sh] = st
+	return st, sh.same, nil
 }
 
 // Records returns the records of requestID ordered by attempt.

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -29,18 +30,19 @@ func plainArgs(r *ledger.Record) []any {
 	}
 }
 
-// TestRowArgs checks that reusing the previous record's boxes gives the
-// arguments of each record, whichever fields repeat.
-func TestRowArgs(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
+// randomRecords returns n records whose fields each take one of a few
+// values, so that any column may repeat within a run of records or not.
+// With unique, every record has its own request id and is billable at
+// most once.
+func randomRecords(rng *rand.Rand, n int, unique bool) []ledger.Record {
 	pick := func(vals ...string) string { return vals[rng.IntN(len(vals))] }
 	money := func() pricing.Money { return pricing.MustMoney(pick("0", "0.15", "0.150", "2.5", "0.000001")) }
-	recs := make([]ledger.Record, 2000)
+	recs := make([]ledger.Record, n)
 	for i := range recs {
 		u := pricing.Usage{InputTokens: rng.Int64N(3) * 1000, OutputTokens: rng.Int64N(2), CachedTokens: rng.Int64N(2),
 			CacheWriteTokens: rng.Int64N(2), ReasoningTokens: rng.Int64N(2)}
 		p := pricing.Price{Input: money(), Output: money(), CachedInput: money(), CacheWrite: money(),
-			From: time.Unix(rng.Int64N(2), 0)}
+			From: time.Unix(rng.Int64N(2), 0).UTC()}
 		var ag []string
 		switch rng.IntN(3) {
 		case 1:
@@ -48,8 +50,12 @@ func TestRowArgs(t *testing.T) {
 		case 2:
 			ag = []string{"a", "b"}
 		}
+		id := fmt.Sprint("r", rng.IntN(3))
+		if unique {
+			id = fmt.Sprintf("r%06d", i)
+		}
 		recs[i] = ledger.Record{
-			RequestID: fmt.Sprint("r", rng.IntN(3)), Attempt: rng.IntN(2), Time: time.UnixMicro(rng.Int64N(2) * 300),
+			RequestID: id, Attempt: rng.IntN(2), Time: time.UnixMicro(rng.Int64N(2) * 300).UTC(),
 			Key: pick("k", "k2"), Team: pick("", "t"), Workload: pick("w", ""), Model: pick("m", "n"),
 			Provider: pick("p", "q"), UpstreamModel: pick("m", "u"), Usage: u, Estimated: rng.IntN(2) == 0,
 			UnitPrices: p, Cost: pricing.Cost(p, u), Status: pick200(rng), Outcome: pick("ok", "refused"),
@@ -57,15 +63,124 @@ func TestRowArgs(t *testing.T) {
 			Route: pick(`{"decision":"a"}`, `{"decision":"b"}`), Agreements: ag,
 		}
 	}
-	var rows rowArgs
-	var args []any
+	return recs
+}
+
+// TestAppendArgs checks, for runs of records of every length up to 40
+// where any field may repeat or not, that sameColumns finds exactly the
+// columns with one value, and that the arguments appendArgs writes, the
+// shared ones first and the rest row by row with boxes reused, are each
+// record's values.
+func TestAppendArgs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 1; n <= 40; n++ {
+		for range 20 {
+			recs := randomRecords(rng, n, false)
+			if rng.IntN(2) == 0 { // runs where most columns repeat
+				for i := range recs {
+					id, attempt := recs[i].RequestID, recs[i].Attempt
+					recs[i] = recs[0]
+					recs[i].RequestID, recs[i].Attempt = id, attempt
+				}
+			}
+			want := make([][]any, n)
+			for i := range recs {
+				want[i] = plainArgs(&recs[i])
+			}
+			same := sameColumns(recs)
+			for c := range numColumns {
+				eq := true
+				for i := range recs {
+					eq = eq && (c != 0 && cmp.Equal(want[i][c], want[0][c]))
+				}
+				if got := same&(1<<c) != 0; got != eq {
+					t.Fatalf("%d records: column %d shared = %v, want %v", n, c, got, eq)
+				}
+			}
+			args := appendArgs([]any{"before"}, recs, same)[1:]
+			var shared []any
+			for c := range numColumns {
+				if same&(1<<c) != 0 {
+					shared = append(shared, args[0])
+					args = args[1:]
+				}
+			}
+			for i := range recs {
+				got := make([]any, numColumns)
+				k := 0
+				for c := range numColumns {
+					if same&(1<<c) != 0 {
+						got[c] = shared[k]
+						k++
+					} else {
+						got[c], args = args[0], args[1:]
+					}
+				}
+				if diff := cmp.Diff(want[i], got); diff != "" {
+					t.Fatalf("%d records: args of record %d mismatch (-want +got):\n%s", n, i, diff)
+				}
+			}
+			if len(args) != 0 {
+				t.Fatalf("%d records: %d arguments left over", n, len(args))
+			}
+		}
+	}
+}
+
+// TestRecordShapes stores random records in batches of random sizes, so
+// that chunks of every size and many sets of shared columns are inserted,
+// more shapes than the store keeps statements for, and reads every record
+// back as it was written.
+func TestRecordShapes(t *testing.T) {
+	s := newStore(t).(*Store)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	recs := randomRecords(rng, 6000, true)
 	for i := range recs {
-		args = rows.append(args, &recs[i])
+		recs[i].Billable = recs[i].Attempt == 1 && recs[i].Billable
+	}
+	for rest := recs; len(rest) > 0; {
+		batch := rest[:min(len(rest), 1+rng.IntN(100))]
+		rest = rest[len(batch):]
+		// Each field, or not, takes one value across the batch.
+		var shared []func(r, f *ledger.Record)
+		for _, share := range []func(r, f *ledger.Record){
+			func(r, f *ledger.Record) { r.Time = f.Time },
+			func(r, f *ledger.Record) { r.Key, r.Team = f.Key, f.Team },
+			func(r, f *ledger.Record) { r.Workload = f.Workload },
+			func(r, f *ledger.Record) { r.Model, r.Provider, r.UpstreamModel = f.Model, f.Provider, f.UpstreamModel },
+			func(r, f *ledger.Record) { r.Usage, r.UnitPrices, r.Cost = f.Usage, f.UnitPrices, f.Cost },
+			func(r, f *ledger.Record) { r.Estimated, r.Stream = f.Estimated, f.Stream },
+			func(r, f *ledger.Record) { r.Status, r.Outcome = f.Status, f.Outcome },
+			func(r, f *ledger.Record) { r.LatencyMs = f.LatencyMs },
+			func(r, f *ledger.Record) { r.Route, r.Agreements = f.Route, f.Agreements },
+		} {
+			if rng.IntN(2) == 0 {
+				shared = append(shared, share)
+			}
+		}
+		for i := range batch {
+			for _, share := range shared {
+				share(&batch[i], &batch[0])
+			}
+		}
+		if err := s.Record(ctx, batch); err != nil {
+			t.Fatalf("Record(%d records): %v", len(batch), err)
+		}
+	}
+	if len(s.inserts) < maxShapes {
+		t.Errorf("%d statements prepared; the test means to pass the limit of %d", len(s.inserts), maxShapes)
+	}
+	if len(s.inserts) > maxShapes+8 {
+		t.Errorf("%d statements prepared; want at most %d and one per chunk size", len(s.inserts), maxShapes+8)
 	}
 	for i := range recs {
-		got := args[i*numColumns : (i+1)*numColumns]
-		if diff := cmp.Diff(plainArgs(&recs[i]), got); diff != "" {
-			t.Fatalf("args of record %d mismatch (-want +got):\n%s", i, diff)
+		got, err := s.Records(ctx, recs[i].RequestID)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("Records(%q) = %d records, %v; want 1", recs[i].RequestID, len(got), err)
+		}
+		if diff := cmp.Diff(recs[i], got[0]); diff != "" {
+			t.Fatalf("record %d read back (-wrote +read):\n%s", i, diff)
 		}
 	}
 }

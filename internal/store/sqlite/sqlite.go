@@ -44,7 +44,7 @@ type Store struct {
 	r *sql.DB // read pool
 
 	stmtMu  sync.Mutex
-	inserts [chunkSize + 1]*sql.Stmt // prepared multi-row inserts, by row count
+	inserts map[shape]*sql.Stmt // prepared multi-row inserts
 }
 
 var _ ledger.Recorder = (*Store)(nil)
@@ -87,7 +87,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w}
+	s := &Store{w: w, inserts: make(map[shape]*sql.Stmt)}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -99,10 +99,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(opts.ReadConns)
 	s.r = r
-	if _, err = s.insertStmt(ctx, chunkSize); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("prepare insert: %w", err)
-	}
 	return s, nil
 }
 

@@ -2,11 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"github.com/multipolar/multipolar/internal/store/migrations"
 	"path/filepath"
 	"testing"
 
 	"github.com/multipolar/multipolar/internal/ledger"
+	"github.com/multipolar/multipolar/internal/store/migrations"
 	"github.com/multipolar/multipolar/internal/store/storetest"
 )
 

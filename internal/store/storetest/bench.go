@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/multipolar/multipolar/internal/ledger"
+	"github.com/multipolar/multipolar/internal/pricing"
 )
 
 // Bench measures records per second through a ledger.Writer in front of
@@ -17,9 +18,16 @@ import (
 // timeout default to 4 batches and a minute so that nothing is dropped.
 func Bench(b *testing.B, open func(tb testing.TB) Store, opts ledger.WriterOptions) {
 	s := open(b)
+	// As in a gateway's batch, the key, model, provider and prices repeat;
+	// the latency, token counts and cost vary, and the time moves on.
 	recs := make([]ledger.Record, 4096)
 	for i := range recs {
-		recs[i] = newRecord("", 1)
+		r := newRecord("", 1)
+		r.LatencyMs = int64(200 + i%700)
+		r.Usage.InputTokens = int64(100 + i%1900)
+		r.Usage.OutputTokens = int64(10 + i%290)
+		r.Cost = pricing.Cost(r.UnitPrices, r.Usage)
+		recs[i] = r
 	}
 	opts.Recorder = s
 	if opts.QueueSize == 0 {
@@ -38,6 +46,7 @@ func Bench(b *testing.B, open func(tb testing.TB) Store, opts ledger.WriterOptio
 	for i := 0; i < b.N; i++ {
 		r := recs[i%len(recs)]
 		r.RequestID = fmt.Sprintf("bench-%d-%012d", b.N, i) // fixed width, in order, like the gateway's ids
+		r.Time = r.Time.Add(time.Duration(i) * time.Microsecond)
 		if err := w.Submit(r); err != nil {
 			b.Fatal(err)
 		}
