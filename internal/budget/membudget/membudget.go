@@ -4,10 +4,11 @@
 //
 // Time comes only from the callers (budget.Request.Now and the now passed to
 // Spent): expired holds are swept lazily when their window is next touched.
-// Settled and released reservation records are forgotten in the order they
-// finished, once the latest observed time is RecordRetention past their
-// end; old windows and records never finished are purged by a scan every
-// few thousand operations, so purging costs amortized O(1) per operation.
+// Settled and released reservation records are kept in two generations of
+// RecordRetention each and forgotten a generation at a time, without
+// touching each record again; old windows and records never finished are
+// purged by a scan every few thousand operations, so purging costs
+// amortized O(1) per operation.
 package membudget
 
 import (
@@ -29,12 +30,13 @@ type Options struct {
 	// its hold expires, so late Settle and Release calls stay idempotent.
 	// Zero means 7 days.
 	Retention time.Duration
-	// RecordRetention is how long a reservation record is kept after it is
-	// settled or released: how late a repeated Reserve, Settle or Release
-	// of it stays idempotent. Zero means Retention. Every request leaves
-	// such a record, so the store holds about RecordRetention × request
-	// rate of them; a caller that settles each reservation once, in
-	// process, can keep it short.
+	// RecordRetention is how long, at least, a reservation record is kept
+	// after it is settled or released: how late a repeated Reserve, Settle
+	// or Release of it stays idempotent. Records are forgotten in
+	// generations, so one may be kept up to twice as long. Zero means
+	// Retention. Every request leaves such a record, so the store holds
+	// up to 2 × RecordRetention × request rate of them; a caller that
+	// settles each reservation once, in process, can keep it short.
 	RecordRetention time.Duration
 }
 
@@ -42,13 +44,21 @@ type Options struct {
 type Store struct {
 	retention, recordRetention time.Duration
 
-	mu       sync.Mutex
-	windows  map[winKey]*window
-	records  map[string]*record
-	finished []*record // settled or released, in order of forgetAt
-	topUps   map[string]budget.Micros
-	latest   time.Time // latest time observed, drives purging
-	ops      int       // operations since the last scan
+	mu      sync.Mutex
+	windows map[winKey]*window
+	held    map[string]*record // reservations neither settled nor released
+	// done holds the settled and released records in two generations:
+	// done[0] those finished since doneStart, done[1] those finished in
+	// the RecordRetention before. Once the latest observed time is
+	// RecordRetention past doneStart, done[1] is dropped whole and
+	// done[0] takes its place. Forgetting records one by one, each a
+	// second after it was last touched, cost a few cache misses per
+	// request under load.
+	done      [2]map[string]*record
+	doneStart time.Time
+	topUps    map[string]budget.Micros
+	latest    time.Time // latest time observed, drives purging
+	ops       int       // operations since the last scan
 }
 
 type winKey struct {
@@ -77,8 +87,10 @@ const (
 )
 
 type record struct {
-	res      budget.Reservation
-	state    state
+	res   budget.Reservation
+	state state
+	// forgetAt is when a record never finished is purged: its hold's
+	// expiry plus Retention.
 	forgetAt time.Time
 	// Storage for res.Budgets and res.Windows when they are short. The
 	// caller's copy of res shares it; a Reservation is passed back
@@ -92,7 +104,8 @@ const inlineBudgets = 2
 
 // purgeEvery is how many operations pass between scans for old windows
 // and for records never finished; a scan waits for at least as many
-// operations as there are records, so its cost per operation is bounded.
+// operations as there are held records, so its cost per operation is
+// bounded.
 const purgeEvery = 4096
 
 // New returns an empty Store.
@@ -110,7 +123,8 @@ func New(opts Options) (*Store, error) {
 		retention:       opts.Retention,
 		recordRetention: opts.RecordRetention,
 		windows:         make(map[winKey]*window),
-		records:         make(map[string]*record),
+		held:            make(map[string]*record),
+		done:            [2]map[string]*record{make(map[string]*record), make(map[string]*record)},
 		topUps:          make(map[string]budget.Micros),
 	}, nil
 }
@@ -126,7 +140,7 @@ func (s *Store) Reserve(ctx context.Context, req budget.Request) (budget.Reserva
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.observe(req.Now)
-	if rec, ok := s.records[req.ID]; ok {
+	if rec := s.record(req.ID); rec != nil {
 		return rec.res, nil
 	}
 	// A record and its reservation's slices are one allocation for up to
@@ -171,7 +185,7 @@ func (s *Store) Reserve(ctx context.Context, req budget.Request) (budget.Reserva
 		}
 	}
 	rec.res, rec.forgetAt = res, res.Expires.Add(s.retention)
-	s.records[req.ID] = rec
+	s.held[req.ID] = rec
 	return res, nil
 }
 
@@ -188,7 +202,7 @@ func (s *Store) Settle(ctx context.Context, r budget.Reservation, actual budget.
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := s.records[r.ID]
+	rec := s.record(r.ID)
 	if rec != nil && rec.state == settled {
 		return nil
 	}
@@ -211,7 +225,7 @@ func (s *Store) Release(ctx context.Context, r budget.Reservation) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := s.records[r.ID]
+	rec := s.record(r.ID)
 	if rec != nil && rec.state != held {
 		return nil
 	}
@@ -224,38 +238,51 @@ func (s *Store) Release(ctx context.Context, r budget.Reservation) error {
 	return nil
 }
 
-// finish marks r's record (nil: none yet) settled or released and queues
-// it to be forgotten RecordRetention from now. Callers hold s.mu.
+// record returns id's record, or nil. Callers hold s.mu.
+func (s *Store) record(id string) *record {
+	if rec := s.held[id]; rec != nil {
+		return rec
+	}
+	if rec := s.done[0][id]; rec != nil {
+		return rec
+	}
+	return s.done[1][id]
+}
+
+// finish marks r's record (nil: none yet) settled or released, moving it
+// to the current generation of finished records. Callers hold s.mu.
 func (s *Store) finish(rec *record, r budget.Reservation, st state) {
 	if rec == nil {
 		rec = &record{res: r}
-		s.records[r.ID] = rec
+	} else if rec.state == held {
+		delete(s.held, r.ID)
 	}
 	if rec.state == held {
-		rec.forgetAt = s.latest.Add(s.recordRetention)
-		s.finished = append(s.finished, rec)
+		s.done[0][r.ID] = rec
 	}
 	rec.state = st
-	s.forgetFinished()
 }
 
-// forgetFinished drops the finished records whose retention has passed.
-// s.latest only grows, so s.finished is in order of forgetAt. Callers
-// hold s.mu.
-func (s *Store) forgetFinished() {
-	n := 0
-	for _, rec := range s.finished {
-		if !s.latest.After(rec.forgetAt) {
-			break
-		}
-		if s.records[rec.res.ID] == rec { // not already purged by a scan
-			delete(s.records, rec.res.ID)
-		}
-		n++
+// rotate forgets the older generation of finished records once the
+// latest observed time is RecordRetention past the newer one's start.
+// A record finished at the latest time t is therefore kept until at
+// least t + RecordRetention. Callers hold s.mu.
+func (s *Store) rotate() {
+	if s.doneStart.IsZero() {
+		s.doneStart = s.latest
+		return
 	}
-	if n > 0 {
-		clear(s.finished[:n])
-		s.finished = s.finished[n:]
+	end := s.doneStart.Add(s.recordRetention)
+	if s.latest.Before(end) {
+		return
+	}
+	old := s.done[1]
+	clear(old)
+	s.done[0], s.done[1] = old, s.done[0]
+	s.doneStart = end
+	if !s.latest.Before(end.Add(s.recordRetention)) { // a whole generation passed unseen
+		clear(s.done[1])
+		s.doneStart = s.latest
 	}
 }
 
@@ -356,9 +383,9 @@ func (s *Store) observe(now time.Time) {
 	if now.After(s.latest) {
 		s.latest = now
 	}
-	s.forgetFinished()
+	s.rotate()
 	s.ops++
-	if s.ops < max(purgeEvery, len(s.records)) {
+	if s.ops < max(purgeEvery, len(s.held)) {
 		return
 	}
 	s.ops = 0
@@ -367,9 +394,9 @@ func (s *Store) observe(now time.Time) {
 			delete(s.windows, k)
 		}
 	}
-	for id, r := range s.records {
+	for id, r := range s.held {
 		if s.latest.After(r.forgetAt) {
-			delete(s.records, id)
+			delete(s.held, id)
 		}
 	}
 }
