@@ -33,7 +33,7 @@ type limits struct {
 	remote bool
 }
 
-// memRecordRetention is how long the in-memory budget store remembers a
+// memRecordRetention is how long, at least, the in-memory budget store remembers a
 // settled or released reservation. The server settles or releases each
 // reservation once, right after the answer, so a long horizon guards
 // nothing, while every request's record stays on the heap that long: with
