@@ -303,9 +303,19 @@ func (s *Store) insertStmt(ctx context.Context, sh shape) (*sql.Stmt, uint32, er
 
 // Records returns the records of requestID ordered by attempt.
 func (s *Store) Records(ctx context.Context, requestID string) ([]ledger.Record, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+columns+` FROM usage_records WHERE request_id = ? ORDER BY attempt`, requestID)
+	out, err := s.records(ctx, `WHERE request_id = ? ORDER BY attempt`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("read records %q: %w", requestID, err)
+	}
+	return out, nil
+}
+
+// records returns the records that where, a WHERE clause and what follows
+// it, selects.
+func (s *Store) records(ctx context.Context, where string, args ...any) ([]ledger.Record, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+columns+` FROM usage_records `+where, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []ledger.Record
@@ -317,7 +327,7 @@ func (s *Store) Records(ctx context.Context, requestID string) ([]ledger.Record,
 			&r.Usage.InputTokens, &r.Usage.OutputTokens, &r.Usage.CachedTokens, &r.Usage.CacheWriteTokens, &r.Usage.ReasoningTokens, &r.Estimated,
 			&pi, &po, &pc, &pw, &from, &cost,
 			&r.Status, &r.Outcome, &r.Billable, &r.LatencyMs, &r.Stream, &r.Route, &ag); err != nil {
-			return nil, fmt.Errorf("read records %q: %w", requestID, err)
+			return nil, err
 		}
 		r.Time = time.UnixMicro(ts).UTC()
 		r.UnitPrices.From = time.UnixMicro(from).UTC()
@@ -326,11 +336,11 @@ func (s *Store) Records(ctx context.Context, requestID string) ([]ledger.Record,
 			src string
 		}{{&r.UnitPrices.Input, pi}, {&r.UnitPrices.Output, po}, {&r.UnitPrices.CachedInput, pc}, {&r.UnitPrices.CacheWrite, pw}, {&r.Cost, cost}} {
 			if *f.dst, err = pricing.ParseMoney(f.src); err != nil {
-				return nil, fmt.Errorf("read records %q: %w", requestID, err)
+				return nil, err
 			}
 		}
 		if err := json.Unmarshal([]byte(ag), &r.Agreements); err != nil {
-			return nil, fmt.Errorf("read records %q: agreements: %w", requestID, err)
+			return nil, fmt.Errorf("agreements: %w", err)
 		}
 		if len(r.Agreements) == 0 {
 			r.Agreements = nil
@@ -338,7 +348,7 @@ func (s *Store) Records(ctx context.Context, requestID string) ([]ledger.Record,
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read records %q: %w", requestID, err)
+		return nil, err
 	}
 	return out, nil
 }

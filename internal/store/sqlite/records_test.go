@@ -74,7 +74,7 @@ func randomRecords(rng *rand.Rand, n int, unique bool) []ledger.Record {
 func TestAppendArgs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for n := 1; n <= 40; n++ {
-		for range 20 {
+		for range 5 {
 			recs := randomRecords(rng, n, false)
 			if rng.IntN(2) == 0 { // runs where most columns repeat
 				for i := range recs {
@@ -174,12 +174,12 @@ func TestRecordShapes(t *testing.T) {
 	if len(s.inserts) > maxShapes+8 {
 		t.Errorf("%d statements prepared; want at most %d and one per chunk size", len(s.inserts), maxShapes+8)
 	}
-	for i := range recs {
-		got, err := s.Records(ctx, recs[i].RequestID)
-		if err != nil || len(got) != 1 {
-			t.Fatalf("Records(%q) = %d records, %v; want 1", recs[i].RequestID, len(got), err)
-		}
-		if diff := cmp.Diff(recs[i], got[0]); diff != "" {
+	got, err := s.records(ctx, `ORDER BY request_id`)
+	if err != nil || len(got) != len(recs) {
+		t.Fatalf("read back %d records, %v; want %d", len(got), err, len(recs))
+	}
+	for i := range recs { // ids are in order
+		if diff := cmp.Diff(recs[i], got[i]); diff != "" {
 			t.Fatalf("record %d read back (-wrote +read):\n%s", i, diff)
 		}
 	}
