@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,20 +52,7 @@ func TestProcessSettleAndSimulate(t *testing.T) {
 	}
 	_ = st.Close()
 
-	cli := func(args ...string) (int, string, string) {
-		cmd := exec.Command(binary(t), args...)
-		cmd.Env = exampleEnv
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, out.String(), errb.String()
-	}
+	cli := func(args ...string) (int, string, string) { return runCLI(t, exampleEnv, args...) }
 	code, out, errOut := cli("settle", "--config", cfg, "--period", "2026-11", "--format", "json")
 	if code != 0 {
 		t.Fatalf("settle = %d: %s", code, errOut)

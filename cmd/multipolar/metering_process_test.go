@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -50,27 +49,13 @@ const (
 // environment variables for the configuration to reference.
 func startMeteredProcess(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(binary(t), args...)
-	cmd.Env = append([]string{"MP_CLIENT_KEY=" + clientKey, "MP_UPSTREAM_KEY=" + upstreamKey, "MP_ADMIN_TOKEN=" + adminSecret}, env...)
-	p := &process{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	cmd.Stdout = p.stderr
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	return p
+	return startProcessEnv(t, meteredEnv(env...), args...)
+}
+
+// meteredEnv is the environment the metered configurations reference,
+// then extra.
+func meteredEnv(extra ...string) []string {
+	return append([]string{"MP_CLIENT_KEY=" + clientKey, "MP_UPSTREAM_KEY=" + upstreamKey, "MP_ADMIN_TOKEN=" + adminSecret}, extra...)
 }
 
 // meteredConfig writes a configuration with one priced model, "metered",
@@ -456,18 +441,7 @@ func TestProcessUsageCommand(t *testing.T) {
 	})
 
 	usage := func(args ...string) (int, string, string) {
-		cmd := exec.Command(binary(t), append([]string{"usage", "--config", cfg}, args...)...)
-		cmd.Env = []string{"MP_CLIENT_KEY=" + clientKey, "MP_UPSTREAM_KEY=" + upstreamKey, "MP_ADMIN_TOKEN=" + adminSecret}
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("multipolar usage: %v", err)
-		}
-		return code, out.String(), errb.String()
+		return runCLI(t, meteredEnv(), append([]string{"usage", "--config", cfg}, args...)...)
 	}
 
 	code, out, errOut := usage("--group-by", "key", "--format", "json")

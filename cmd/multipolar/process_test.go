@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -73,8 +74,15 @@ type process struct {
 // configs reference. At cleanup a process still running is killed.
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startProcessEnv(t, []string{"MP_CLIENT_KEY=" + clientKey, "MP_UPSTREAM_KEY=" + upstreamKey}, args...)
+}
+
+// startProcessEnv runs the binary with args and exactly the environment
+// env. At cleanup a process still running is killed.
+func startProcessEnv(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
 	cmd := exec.Command(binary(t), args...)
-	cmd.Env = []string{"MP_CLIENT_KEY=" + clientKey, "MP_UPSTREAM_KEY=" + upstreamKey}
+	cmd.Env = env
 	p := &process{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout = p.stderr
 	cmd.Stderr = p.stderr
@@ -94,6 +102,23 @@ func startProcess(t *testing.T, args ...string) *process {
 		}
 	})
 	return p
+}
+
+// runCLI runs the binary with args and exactly the environment env to its
+// end, and returns its exit code and output.
+func runCLI(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("multipolar %s: %v", args[0], err)
+	}
+	return code, out.String(), errb.String()
 }
 
 func (p *process) signal(t *testing.T, sig os.Signal) {
