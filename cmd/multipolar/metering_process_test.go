@@ -28,17 +28,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/multipolar/multipolar/internal/ledger"
 	"github.com/multipolar/multipolar/internal/store/postgres"
 	"github.com/multipolar/multipolar/internal/store/sqlite"
 	"github.com/multipolar/multipolar/internal/testutil/fakeupstream"
+	"github.com/multipolar/multipolar/internal/testutil/redistest"
 )
 
 const (
 	postgresEnv = "MULTIPOLAR_TEST_POSTGRES"
-	redisEnv    = "MULTIPOLAR_TEST_REDIS"
 	adminSecret = "mp-test-admin-token-0123456789"
 	// redisPrefix is the gateways' key prefix in Redis in these tests, apart
 	// from any other test's.
@@ -161,20 +160,12 @@ func postgresDSN(t *testing.T) string {
 	return u.String()
 }
 
-// redisURL returns MULTIPOLAR_TEST_REDIS with the gateway's keys deleted,
+// redisURL returns the URL in MULTIPOLAR_TEST_REDIS with the gateway's keys deleted,
 // and deletes them again at cleanup. Tests using it must not run in
 // parallel: the gateway's prefix is fixed.
 func redisURL(t *testing.T) string {
 	t.Helper()
-	raw := os.Getenv(redisEnv)
-	if raw == "" {
-		t.Skip(redisEnv + " not set")
-	}
-	opts, err := redis.ParseURL(raw)
-	if err != nil {
-		t.Fatalf("parse %s: %v", redisEnv, err)
-	}
-	c := redis.NewClient(opts)
+	c := redistest.Client(t) // skips without the server; closed at cleanup, after the flush below
 	flush := func() {
 		ctx := context.Background()
 		for _, pattern := range []string{"{" + redisPrefix + "}*", redisPrefix + "*"} {
@@ -185,16 +176,13 @@ func redisURL(t *testing.T) string {
 				}
 			}
 			if err := iter.Err(); err != nil {
-				t.Fatalf("scan %s in %s: %v", pattern, redisEnv, err)
+				t.Fatalf("scan %s in %s: %v", pattern, redistest.Env, err)
 			}
 		}
 	}
 	flush()
-	t.Cleanup(func() {
-		flush()
-		_ = c.Close()
-	})
-	return raw
+	t.Cleanup(flush)
+	return os.Getenv(redistest.Env)
 }
 
 // TestProcessBudgetRaceAcrossReplicas runs three gateways sharing Redis
