@@ -50,6 +50,15 @@ const tokensPerUnitExp = 6
 // InputTokens (an inconsistent report) uncached is 0 rather than negative:
 // a cost is never negative and every reported token is priced once.
 func Cost(p Price, u Usage) Money {
+	terms := costTerms(&p, u)
+	if m, ok := costSmall(&terms); ok {
+		return m
+	}
+	return costExact(&terms)
+}
+
+// costTerms splits u into the token counts each price of p applies to.
+func costTerms(p *Price, u Usage) [4]costTerm {
 	in := nonNeg(u.InputTokens)
 	cached := nonNeg(u.CachedTokens)
 	written := nonNeg(u.CacheWriteTokens)
@@ -57,28 +66,25 @@ func Cost(p Price, u Usage) Money {
 	if uncached < 0 || cached > in || written > in { // also guards overflow
 		uncached = 0
 	}
-	terms := [4]costTerm{
+	return [4]costTerm{
 		{tokens: uncached, price: &p.Input},
 		{tokens: cached, price: &p.CachedInput},
 		{tokens: written, price: &p.CacheWrite},
 		{tokens: nonNeg(u.OutputTokens), price: &p.Output},
 	}
-	if m, ok := costSmall(&terms); ok {
-		return m
-	}
+}
+
+// costExact is Cost in apd arithmetic, for any prices and counts.
+func costExact(terms *[4]costTerm) Money {
 	var acc, term, n Money // all owned here: in-place arithmetic is safe
-	addTerm := func(tokens int64, price *Money) {
-		if tokens == 0 || price.d.IsZero() {
-			return
+	for _, t := range terms {
+		if t.tokens == 0 || t.price.d.IsZero() {
+			continue
 		}
-		n.d.SetInt64(tokens)
-		mustExact(exact.Mul(&term.d, &n.d, &price.d))
+		n.d.SetInt64(t.tokens)
+		mustExact(exact.Mul(&term.d, &n.d, &t.price.d))
 		mustExact(exact.Add(&acc.d, &acc.d, &term.d))
 	}
-	addTerm(uncached, &p.Input)
-	addTerm(cached, &p.CachedInput)
-	addTerm(written, &p.CacheWrite)
-	addTerm(nonNeg(u.OutputTokens), &p.Output)
 	if acc.d.IsZero() {
 		return Money{}
 	}

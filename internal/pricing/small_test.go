@@ -9,7 +9,8 @@ import (
 )
 
 // exactCeilMicros is CeilMicros in rational arithmetic; slowString and
-// slowCost are the apd paths the fast paths must agree with.
+// slowCost (Cost without costSmall) are the apd paths the fast paths must
+// agree with.
 func exactCeilMicros(m Money) (int64, bool) {
 	r, ok := new(big.Rat).SetString(m.d.String())
 	if !ok {
@@ -36,29 +37,8 @@ func slowString(m Money) string {
 }
 
 func slowCost(p Price, u Usage) Money {
-	var acc, term, n Money
-	add := func(tokens int64, price *Money) {
-		if tokens == 0 || price.d.IsZero() {
-			return
-		}
-		n.d.SetInt64(tokens)
-		mustExact(exact.Mul(&term.d, &n.d, &price.d))
-		mustExact(exact.Add(&acc.d, &acc.d, &term.d))
-	}
-	in, cached, written := nonNeg(u.InputTokens), nonNeg(u.CachedTokens), nonNeg(u.CacheWriteTokens)
-	uncached := in - cached - written
-	if uncached < 0 || cached > in || written > in {
-		uncached = 0
-	}
-	add(uncached, &p.Input)
-	add(cached, &p.CachedInput)
-	add(written, &p.CacheWrite)
-	add(nonNeg(u.OutputTokens), &p.Output)
-	if acc.d.IsZero() {
-		return Money{}
-	}
-	acc.d.Exponent -= tokensPerUnitExp
-	return acc
+	terms := costTerms(&p, u)
+	return costExact(&terms)
 }
 
 // randomMoney returns amounts around the edges of the fast paths: up to 20
