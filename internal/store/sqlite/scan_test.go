@@ -2,10 +2,8 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -67,24 +65,6 @@ func TestJSONRowMalformed(t *testing.T) {
 		r.RequestID != "r\"\\/\b\f\n\r\té🔑\ufffdx" || r.Team != "" || !r.Cost.Equal(pricing.MustMoney("0.5")) || len(r.Agreements) != 1 {
 		t.Errorf("decode(%q) = %+v", row, r)
 	}
-}
-
-// FuzzUnescapeJSON checks unescapeJSON against encoding/json on the
-// strings encoding/json writes.
-func FuzzUnescapeJSON(f *testing.F) {
-	for _, s := range []string{"", "a", "\"\\/", "\x00\x1f<>&", "é🔑", "\u2028\u2029"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if !utf8.ValidString(s) {
-			return // encoding/json replaces invalid bytes
-		}
-		lit, _ := json.Marshal(s)
-		got, err := unescapeJSON(nil, lit[1:len(lit)-1])
-		if err != nil || string(got) != s {
-			t.Fatalf("unescapeJSON(%s) = %q, %v; want %q", lit, got, err, s)
-		}
-	})
 }
 
 func BenchmarkDecodeRow(b *testing.B) {
