@@ -86,7 +86,6 @@ func TestRecordRetention(t *testing.T) {
 // TestReserveAllocs bounds the heap work of a reservation: the record
 // holding it, and the hold in the window's map.
 func TestReserveAllocs(t *testing.T) {
-	ctx := context.Background()
 	s, err := New(Options{RecordRetention: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
@@ -103,13 +102,7 @@ func TestReserveAllocs(t *testing.T) {
 	i := 0
 	allocs := testing.AllocsPerRun(500, func() {
 		now = now.Add(time.Millisecond)
-		r, err := s.Reserve(ctx, budget.Request{ID: ids[i%len(ids)], Budgets: bs, Amount: 10, Now: now, TTL: time.Minute})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Settle(ctx, r, 5); err != nil {
-			t.Fatal(err)
-		}
+		reserveSettle(t, s, bs, ids[i%len(ids)], now)
 		i++
 	})
 	if allocs > 2 {
@@ -121,7 +114,6 @@ func TestReserveAllocs(t *testing.T) {
 // requests a second with the gateway's one-second record retention, so
 // that thousands of finished records are kept and forgotten as it runs.
 func BenchmarkReserveSettle(b *testing.B) {
-	ctx := context.Background()
 	s, _ := New(Options{RecordRetention: time.Second})
 	bs := []budget.Budget{{Name: "key:a", Limit: 1 << 60, Period: budget.Monthly}}
 	now := time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC)
@@ -133,13 +125,20 @@ func BenchmarkReserveSettle(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		now = now.Add(500 * time.Microsecond)
-		r, err := s.Reserve(ctx, budget.Request{ID: ids[i%len(ids)], Budgets: bs, Amount: 10, Now: now, TTL: time.Minute})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Settle(ctx, r, 5); err != nil {
-			b.Fatal(err)
-		}
+		reserveSettle(b, s, bs, ids[i%len(ids)], now)
 		i++
+	}
+}
+
+// reserveSettle reserves 10 micro-dollars of bs for id at now and settles
+// 5, as a request does.
+func reserveSettle(tb testing.TB, s *Store, bs []budget.Budget, id string, now time.Time) {
+	ctx := context.Background()
+	r, err := s.Reserve(ctx, budget.Request{ID: id, Budgets: bs, Amount: 10, Now: now, TTL: time.Minute})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Settle(ctx, r, 5); err != nil {
+		tb.Fatal(err)
 	}
 }
