@@ -48,7 +48,8 @@ func (w *Writer) recycle(b *batch) {
 //
 // Once a batch has started, gather does not wake for each record: it
 // sleeps until FlushInterval ends or a submitter kicks it (a SubmitSync,
-// a batch's worth queued, Close), then takes everything queued at once.
+// enough queued to fill the batch, Close), then takes everything queued
+// at once.
 // Waking a goroutine for every record cost a scheduler round trip per
 // request, most of it while the process was otherwise idle.
 func (w *Writer) gather() {
@@ -108,6 +109,13 @@ func (w *Writer) gather() {
 		case !armed:
 			timer.Reset(w.opts.FlushInterval)
 			armed = true
+		}
+		// Be kicked once the queue holds what the batch lacks; what was
+		// queued before the threshold moved is looked at here.
+		lack := min(w.opts.BatchSize-len(cur.recs), w.opts.QueueSize)
+		w.wakeAt.Store(int64(lack))
+		if len(w.queue) >= lack {
+			continue
 		}
 		select {
 		case <-timer.C:

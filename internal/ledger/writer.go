@@ -108,9 +108,10 @@ type Writer struct {
 	commits chan *batch // gathered batches, to the committers
 	free    chan *batch // committed batches, for reuse
 	// kick wakes the gatherer early (see gather); wakeAt is the queue
-	// length at which Submit kicks it.
+	// length at which Submit kicks it: what the gatherer's batch lacks to
+	// be full.
 	kick   chan struct{}
-	wakeAt int
+	wakeAt atomic.Int64
 
 	submitted, committed, dropped, failed atomic.Int64
 }
@@ -157,8 +158,8 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 		commits: make(chan *batch),
 		free:    make(chan *batch, opts.Committers+1),
 		kick:    make(chan struct{}, 1),
-		wakeAt:  min(opts.BatchSize, opts.QueueSize),
 	}
+	w.wakeAt.Store(int64(min(opts.BatchSize, opts.QueueSize)))
 	var wg sync.WaitGroup
 	for range opts.Committers {
 		wg.Go(w.commitLoop)
@@ -188,7 +189,7 @@ func (w *Writer) Submit(rec Record) error {
 	select {
 	case w.queue <- item{rec: rec}:
 		w.submitted.Add(1)
-		if len(w.queue) >= w.wakeAt {
+		if int64(len(w.queue)) >= w.wakeAt.Load() {
 			w.wake()
 		}
 		return nil

@@ -151,6 +151,30 @@ func TestWriterFlushInterval(t *testing.T) {
 	}
 }
 
+// TestWriterFullBatchCommitsWithoutWaitingForInterval submits records one
+// at a time, so that the gatherer holds the first while the rest queue: the
+// batch is committed once the queue holds what it lacks, not after the
+// interval.
+func TestWriterFullBatchCommitsWithoutWaitingForInterval(t *testing.T) {
+	m := newMem()
+	m.calls = make(chan int, 10)
+	w := mustNew(t, WriterOptions{Recorder: m, BatchSize: 3, FlushInterval: time.Hour})
+	for i := range 3 {
+		if err := w.Submit(rec(fmt.Sprint(i), 1, true)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // the gatherer takes what is queued and sleeps
+	}
+	select {
+	case n := <-m.calls:
+		if n != 3 {
+			t.Errorf("batch of %d, want 3", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("full batch not committed before the interval")
+	}
+}
+
 func TestWriterOverflowDrop(t *testing.T) {
 	m := newMem()
 	m.gate = make(chan struct{})
