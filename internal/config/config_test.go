@@ -107,7 +107,7 @@ func TestLoadMinimal(t *testing.T) {
 		},
 		Models:   []Model{{Name: "gpt-4o", Routes: []Route{{Provider: "azure-east"}, {Provider: "coreweave"}}, MaxOutputTokens: DefaultMaxOutputTokens}},
 		Keys:     []Key{{Name: "team-search", Key: "team-secret-value-4", Models: []string{"gpt-*"}}},
-		Ledger:   Ledger{Driver: "sqlite", Path: "testdata/" + DefaultLedgerPath /* beside the file */, Durability: "batch", QueueSize: DefaultLedgerQueueSize, Overflow: "block"},
+		Ledger:   Ledger{Driver: "sqlite", Path: "testdata/" + DefaultLedgerPath /* beside the file */, Durability: "batch", QueueSize: DefaultLedgerQueueSize, Overflow: "block", FlushInterval: DefaultLedgerFlush, BatchSize: DefaultLedgerBatchSize},
 		Limits:   Limits{Driver: "memory"},
 		Timezone: "UTC",
 	}
@@ -133,6 +133,7 @@ func TestLoadFull(t *testing.T) {
 		{"slog level", c.Log.SlogLevel(), slog.LevelDebug},
 		{"server", c.Server, Server{MaxBody: 64 << 20, DrainTimeout: Duration(45 * time.Second), ReadHeaderTimeout: Duration(5 * time.Second), IdleTimeout: Duration(2 * time.Minute)}},
 		{"timeouts", c.Timeouts, Timeouts{Connect: Duration(3 * time.Second), FirstByte: Duration(90 * time.Second), StreamIdle: Duration(30 * time.Second), Request: Duration(15 * time.Minute)}},
+		{"ledger", c.Ledger, Ledger{Driver: "sqlite", Path: "/var/lib/multipolar/ledger.db", Durability: "batch", QueueSize: 16384, Overflow: "drop", FlushInterval: Duration(250 * time.Millisecond), BatchSize: 512}},
 		{"admin token trimmed", c.Admin.Token.Value(), "adm-secret-value-1"},
 		{"openai default base_url", c.Providers[0].BaseURL, DefaultOpenAIBaseURL},
 		{"openai URL", c.Providers[0].URL.String(), DefaultOpenAIBaseURL},
@@ -179,6 +180,8 @@ var badFiles = map[string][]string{
 	"metering": {
 		`ledger.driver: unknown value "mysql" (want sqlite, postgres, none)`,
 		`ledger.durability: unknown value "eventually" (want batch, sync)`,
+		"ledger.flush_interval: must be at most 1m, got 1h0m0s",
+		"ledger.batch_size: must not be negative",
 		"limits.url: required",
 		`prices[0].input: cannot parse "1e-6" as a decimal amount`,
 		`prices[0].provider: unknown provider "nobody"`,

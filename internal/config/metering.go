@@ -23,6 +23,13 @@ type Ledger struct {
 	Durability string `yaml:"durability"`
 	// QueueSize bounds the records waiting to be written. Default 8192.
 	QueueSize int `yaml:"queue_size"`
+	// FlushInterval is the longest a record waits in batch durability
+	// before its batch is committed. Default 1s: each commit has a fixed
+	// cost (an fsync on SQLite), so larger batches cost less CPU a record.
+	FlushInterval Duration `yaml:"flush_interval"`
+	// BatchSize is the most records committed at once; a full batch is
+	// committed without waiting for the interval. Default 2048.
+	BatchSize int `yaml:"batch_size"`
 	// Overflow is what a full queue does: block (the request waits up to
 	// 100ms, then the record is dropped and counted) or drop (dropped at
 	// once and counted). Default block.
@@ -135,6 +142,8 @@ var (
 const (
 	DefaultLedgerPath      = "multipolar.db"
 	DefaultLedgerQueueSize = 8192
+	DefaultLedgerFlush     = Duration(time.Second)
+	DefaultLedgerBatchSize = 2048
 	DefaultMaxOutputTokens = 16384
 )
 
@@ -153,6 +162,12 @@ func (c *Config) meteringDefaults() {
 	}
 	if c.Ledger.Overflow == "" {
 		c.Ledger.Overflow = "block"
+	}
+	if c.Ledger.FlushInterval == 0 {
+		c.Ledger.FlushInterval = DefaultLedgerFlush
+	}
+	if c.Ledger.BatchSize == 0 {
+		c.Ledger.BatchSize = DefaultLedgerBatchSize
 	}
 	if c.Limits.Driver == "" {
 		c.Limits.Driver = "memory"
@@ -217,6 +232,13 @@ func (v *validator) metering(c *Config, providers map[string]int) {
 	}
 	if l.QueueSize < 0 {
 		v.errorf("ledger.queue_size", "must not be negative")
+	}
+	v.positive("ledger.flush_interval", l.FlushInterval)
+	if l.FlushInterval > Duration(time.Minute) {
+		v.errorf("ledger.flush_interval", "must be at most 1m, got %s", l.FlushInterval.D())
+	}
+	if l.BatchSize < 0 {
+		v.errorf("ledger.batch_size", "must not be negative")
 	}
 	oneOf(v, "limits.driver", c.Limits.Driver, "memory", "redis")
 	if c.Limits.Driver == "redis" {

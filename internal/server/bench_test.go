@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/multipolar/multipolar/internal/config"
 	"github.com/multipolar/multipolar/internal/server"
 )
 
@@ -42,6 +43,7 @@ providers:
 models:
   - {name: gpt-4o-mini, routes: [mock]}
 %s`, up.URL, profile.yaml))
+			cfg.Ledger.FlushInterval = config.DefaultLedgerFlush // as served, not as parseConfig sets it for tests
 			srv, err := server.New(server.Options{Config: cfg})
 			if err != nil {
 				b.Fatal(err)

@@ -622,6 +622,29 @@ func TestMeteringPrices(t *testing.T) {
 	}
 }
 
+// TestMeteringLedgerBatching checks that ledger.flush_interval and
+// ledger.batch_size reach the writer: with a minute's interval, records wait
+// until batch_size of them are queued, then are committed together.
+func TestMeteringLedgerBatching(t *testing.T) {
+	u := newUpstream(t, fakeupstream.Options{APIKey: p1Key})
+	g := startMeterGateway(t, meterConfig{
+		base: u.URL,
+		rest: "keys:\n  - {name: batcher, key: \"${KEY_METER_A}\"}\nledger: {flush_interval: 1m, batch_size: 3}\n",
+	})
+	c := g.client(t, keyMeterA)
+	ids := []string{chatID(t, c, userChat("gpt-4o-mini", "Say hello")), chatID(t, c, userChat("gpt-4o-mini", "Say hello"))}
+	time.Sleep(300 * time.Millisecond) // time for a commit that must not happen
+	for _, id := range ids {
+		if recs, err := g.store.Records(context.Background(), id); err != nil || len(recs) != 0 {
+			t.Fatalf("Records(%s) = %d records, %v; want none before the batch is full", id, len(recs), err)
+		}
+	}
+	ids = append(ids, chatID(t, c, userChat("gpt-4o-mini", "Say hello")))
+	for _, id := range ids {
+		g.records(t, id, 1)
+	}
+}
+
 // TestMeteringOneBillablePerRequest checks that every served request has
 // exactly one billable record, and a failover request one per attempt.
 func TestMeteringOneBillablePerRequest(t *testing.T) {

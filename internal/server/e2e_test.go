@@ -186,6 +186,11 @@ func parseConfig(t testing.TB, yaml string) *config.Config {
 	if cfg.Ledger.Driver == "sqlite" && cfg.Ledger.Path == config.DefaultLedgerPath {
 		cfg.Ledger.Path = filepath.Join(t.TempDir(), "ledger.db") // keep the source tree clean
 	}
+	if cfg.Ledger.FlushInterval == config.DefaultLedgerFlush {
+		// Tests read the ledger right after their requests: commit within
+		// milliseconds, not a second (TestMeteringLedgerBatching sets its own).
+		cfg.Ledger.FlushInterval = config.Duration(5 * time.Millisecond)
+	}
 	return cfg
 }
 
