@@ -25,7 +25,7 @@ type Ledger struct {
 	QueueSize int `yaml:"queue_size"`
 	// FlushInterval is the longest a record waits in batch durability
 	// before its batch is committed. Default 1s: each commit has a fixed
-	// cost (an fsync on SQLite), so larger batches cost less CPU a record.
+	// cost, so larger batches cost less CPU a record.
 	FlushInterval Duration `yaml:"flush_interval"`
 	// BatchSize is the most records committed at once; a full batch is
 	// committed without waiting for the interval. Default 2048.

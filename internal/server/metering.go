@@ -70,7 +70,7 @@ func newWriter(c config.Ledger, store ledger.Recorder, m meteringMetrics, log *s
 		QueueSize:  c.QueueSize,
 		Overflow:   overflow,
 		Committers: committers,
-		// A commit's fixed cost (SQLite's fsync) is paid per batch: the
+		// A commit's fixed cost is paid per batch: the
 		// writer benchmark stores batches of 100 (50ms at 2,000 req/s)
 		// at 10-14 µs a record and batches of 2,000 at under 6.
 		FlushInterval: c.FlushInterval.D(),
