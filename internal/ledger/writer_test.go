@@ -66,6 +66,20 @@ func (m *memRecorder) Record(ctx context.Context, recs []Record) error {
 	return nil
 }
 
+// firstBatch waits up to 10s for the first batch (m.calls must be set),
+// checks it holds want records, and fails with missing if none comes.
+func (m *memRecorder) firstBatch(t *testing.T, want int, missing string) {
+	t.Helper()
+	select {
+	case n := <-m.calls:
+		if n != want {
+			t.Errorf("batch of %d, want %d", n, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(missing)
+	}
+}
+
 func (m *memRecorder) len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -141,14 +155,7 @@ func TestWriterFlushInterval(t *testing.T) {
 	if err := w.Submit(rec("a", 1, true)); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case n := <-m.calls:
-		if n != 1 {
-			t.Errorf("batch of %d, want 1", n)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("partial batch never flushed")
-	}
+	m.firstBatch(t, 1, "partial batch never flushed")
 }
 
 // TestWriterFullBatchCommitsWithoutWaitingForInterval submits records one
@@ -165,14 +172,7 @@ func TestWriterFullBatchCommitsWithoutWaitingForInterval(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // the gatherer takes what is queued and sleeps
 	}
-	select {
-	case n := <-m.calls:
-		if n != 3 {
-			t.Errorf("batch of %d, want 3", n)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("full batch not committed before the interval")
-	}
+	m.firstBatch(t, 3, "full batch not committed before the interval")
 }
 
 func TestWriterOverflowDrop(t *testing.T) {
