@@ -6,11 +6,13 @@ import (
 	"time"
 )
 
-// batch is a group of records committed together.
+// batch is a group of records committed together, or, when batches go in
+// pieces, one piece of the open batch.
 type batch struct {
-	recs []Record
-	done []chan error // done[i] is recs[i]'s SubmitSync waiter, or nil
-	sync bool         // some record has a waiter
+	recs  []Record
+	done  []chan error // done[i] is recs[i]'s SubmitSync waiter, or nil
+	sync  bool         // some record has a waiter
+	final bool         // a piece that ends its batch: commit after it
 }
 
 func (b *batch) add(it item) {
@@ -21,19 +23,29 @@ func (b *batch) add(it item) {
 	}
 }
 
+// pieceSize is the most records the gatherer hands over at once: a piece
+// when batches go in pieces, else a whole batch.
+func (w *Writer) pieceSize() int {
+	if w.batcher != nil {
+		return min(w.opts.PieceSize, w.opts.BatchSize)
+	}
+	return w.opts.BatchSize
+}
+
 func (w *Writer) newBatch() *batch {
 	select {
 	case b := <-w.free:
 		return b
 	default:
-		return &batch{recs: make([]Record, 0, w.opts.BatchSize), done: make([]chan error, 0, w.opts.BatchSize)}
+		n := w.pieceSize()
+		return &batch{recs: make([]Record, 0, n), done: make([]chan error, 0, n)}
 	}
 }
 
 func (w *Writer) recycle(b *batch) {
 	clear(b.recs) // drop references to records and channels
 	clear(b.done)
-	b.recs, b.done, b.sync = b.recs[:0], b.done[:0], false
+	b.recs, b.done, b.sync, b.final = b.recs[:0], b.done[:0], false, false
 	select {
 	case w.free <- b:
 	default:
@@ -46,31 +58,54 @@ func (w *Writer) recycle(b *batch) {
 // queue is closed. Handing off blocks while every committer is busy; the
 // queue absorbs submissions meanwhile.
 //
+// When batches go in pieces (a Batcher), gather also hands over what it
+// holds of the open batch once it has PieceSize records or its oldest has
+// waited PieceInterval; the piece that ends a batch is marked final.
+//
 // Once a batch has started, gather does not wake for each record: it
-// sleeps until FlushInterval ends or a submitter kicks it (a SubmitSync,
-// enough queued to fill the batch, Close), then takes everything queued
-// at once.
+// sleeps until the next deadline or until a submitter kicks it (a
+// SubmitSync, enough queued to fill the batch or the piece, Close), then
+// takes everything queued at once.
 // Waking a goroutine for every record cost a scheduler round trip per
 // request, most of it while the process was otherwise idle.
 func (w *Writer) gather() {
 	cur := w.newBatch()
+	handed := 0         // records of the open batch already handed over in pieces
+	handedSync := false // one of them has a waiter
+	var batchDue, pieceDue time.Time
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	armed := false
-	flush := func() {
-		if armed {
-			timer.Stop()
-			armed = false
+	size := func() int { return handed + len(cur.recs) }
+	// send hands cur over: a piece of the open batch, or with final the
+	// rest of the batch, which is then committed.
+	send := func(final bool) {
+		if len(cur.recs) == 0 && (!final || handed == 0) {
+			return
 		}
-		if len(cur.recs) > 0 {
-			w.commits <- cur
-			cur = w.newBatch()
+		cur.final = final
+		n, sync := len(cur.recs), cur.sync
+		w.commits <- cur
+		cur = w.newBatch()
+		handed += n
+		handedSync = handedSync || sync
+		if final {
+			handed, handedSync = 0, false
 		}
 	}
 	take := func(it item) {
+		if len(cur.recs) == 0 {
+			now := time.Now()
+			if handed == 0 {
+				batchDue = now.Add(w.opts.FlushInterval)
+			}
+			pieceDue = now.Add(w.opts.PieceInterval)
+		}
 		cur.add(it)
-		if len(cur.recs) >= w.opts.BatchSize {
-			flush()
+		switch {
+		case size() >= w.opts.BatchSize:
+			send(true)
+		case w.batcher != nil && len(cur.recs) >= w.opts.PieceSize:
+			send(false)
 		}
 	}
 	// drain takes what is queued without waiting; false once the queue
@@ -89,7 +124,7 @@ func (w *Writer) gather() {
 		}
 	}
 	for {
-		if len(cur.recs) == 0 {
+		if size() == 0 {
 			it, ok := <-w.queue
 			if !ok { // closed and drained
 				return
@@ -97,43 +132,120 @@ func (w *Writer) gather() {
 			take(it)
 		}
 		if !drain() {
-			flush()
+			send(true)
 			return
 		}
 		switch {
-		case len(cur.recs) == 0:
+		case size() == 0:
 			continue
-		case cur.sync: // the queue is momentarily empty and a caller waits
-			flush()
+		case cur.sync || handedSync: // the queue is momentarily empty and a caller waits
+			send(true)
 			continue
-		case !armed:
-			timer.Reset(w.opts.FlushInterval)
-			armed = true
 		}
-		// Be kicked once the queue holds what the batch lacks; what was
-		// queued before the threshold moved is looked at here.
-		lack := min(w.opts.BatchSize-len(cur.recs), w.opts.QueueSize)
+		// Be kicked once the queue holds what the batch, or the piece,
+		// lacks; what was queued before the threshold moved is looked at
+		// here.
+		lack := min(w.opts.BatchSize-size(), w.opts.QueueSize)
+		if w.batcher != nil {
+			lack = min(lack, w.opts.PieceSize-len(cur.recs))
+		}
 		w.wakeAt.Store(int64(lack))
 		if len(w.queue) >= lack {
 			continue
 		}
+		due := batchDue
+		if w.batcher != nil && len(cur.recs) > 0 && pieceDue.Before(due) {
+			due = pieceDue
+		}
+		timer.Reset(time.Until(due))
 		select {
 		case <-timer.C:
-			armed = false
 			if !drain() {
-				flush()
+				send(true)
 				return
 			}
-			flush()
+			send(!time.Now().Before(batchDue))
 		case <-w.kick:
+			timer.Stop()
 		}
 	}
 }
 
 func (w *Writer) commitLoop() {
+	if w.batcher != nil {
+		w.commitPieces()
+		return
+	}
 	for b := range w.commits {
 		w.commit(b)
 		w.recycle(b)
+	}
+}
+
+// commitPieces adds each piece to the open batch as it comes and commits
+// the batch with its final piece. If the Batcher fails, the batch's
+// records, kept until then, go through commit's retries as one Record.
+func (w *Writer) commitPieces() {
+	all := &batch{recs: make([]Record, 0, w.opts.BatchSize), done: make([]chan error, 0, w.opts.BatchSize)}
+	// The batches' life context: Commit and Rollback end each batch.
+	bctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		open    OpenBatch
+		err     error         // the first failure of the open batch
+		elapsed time.Duration // time spent in the Batcher for it
+	)
+	// call runs f with a CommitTimeout context, unless the batch failed;
+	// a failure rolls the batch back at once, not to hold the store's
+	// write lock until its final piece.
+	call := func(f func(ctx context.Context) error) {
+		if err != nil {
+			return
+		}
+		start := time.Now()
+		ctx, done := context.WithTimeout(context.Background(), w.opts.CommitTimeout)
+		err = f(ctx)
+		done()
+		elapsed += time.Since(start)
+		if err != nil && open != nil {
+			_ = open.Rollback() // err is the batch's; commit retries it
+		}
+	}
+	for p := range w.commits {
+		all.recs = append(all.recs, p.recs...)
+		all.done = append(all.done, p.done...)
+		all.sync = all.sync || p.sync
+		if open == nil && err == nil {
+			call(func(context.Context) error {
+				var e error
+				open, e = w.batcher.Begin(bctx)
+				return e
+			})
+		}
+		if len(p.recs) > 0 {
+			call(func(ctx context.Context) error { return open.Add(ctx, p.recs) })
+		}
+		final := p.final
+		w.recycle(p)
+		if !final {
+			continue
+		}
+		committed := false
+		call(func(ctx context.Context) error {
+			e := open.Commit(ctx)
+			var rej *RejectedError
+			committed = e == nil || errors.As(e, &rej)
+			return e
+		})
+		if committed {
+			w.report(all, err, elapsed)
+		} else {
+			w.commit(all) // through Record, with retries
+		}
+		open, err, elapsed = nil, nil, 0
+		clear(all.recs)
+		clear(all.done)
+		all.recs, all.done, all.sync = all.recs[:0], all.done[:0], false
 	}
 }
 
@@ -156,13 +268,18 @@ func (w *Writer) commit(b *batch) {
 		time.Sleep(backoff)
 		backoff *= 2
 	}
-	elapsed := time.Since(start)
+	w.report(b, err, time.Since(start))
+}
 
+// report counts b's outcome, err from storing it, and passes it to hooks
+// and waiters.
+func (w *Writer) report(b *batch, err error, elapsed time.Duration) {
+	var rej *RejectedError
 	switch {
 	case err == nil:
 		w.committed.Add(int64(len(b.recs)))
 		notify(b, nil, nil)
-	case rej != nil:
+	case errors.As(err, &rej):
 		refused := make(map[ID]bool, len(rej.IDs))
 		for _, id := range rej.IDs {
 			refused[id] = true
@@ -185,11 +302,10 @@ func (w *Writer) commit(b *batch) {
 			h(append([]Record(nil), b.recs...), err)
 		}
 		notify(b, nil, err)
+		return
 	}
-	if err == nil || rej != nil {
-		if h := w.opts.Hooks.Committed; h != nil {
-			h(len(b.recs), elapsed)
-		}
+	if h := w.opts.Hooks.Committed; h != nil {
+		h(len(b.recs), elapsed)
 	}
 }
 

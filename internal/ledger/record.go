@@ -102,6 +102,35 @@ type Recorder interface {
 	Record(ctx context.Context, recs []Record) error
 }
 
+// A Batcher is a Recorder that can also store a batch in pieces: Begin
+// opens it, Add inserts records as they come, Commit makes them durable
+// at once. A Writer in front of a Batcher inserts records shortly after
+// they are submitted and commits once per batch, so that a batch's insert
+// work is spread over its interval instead of landing on the process in
+// one burst at the commit.
+type Batcher interface {
+	Recorder
+	// Begin opens a batch. ctx bounds the batch's whole life: Begin to
+	// Commit or Rollback.
+	Begin(ctx context.Context) (OpenBatch, error)
+}
+
+// An OpenBatch is a batch being stored, with Record's semantics spread
+// over its calls: nothing added is stored before Commit returns, a
+// duplicate is skipped, and a second billable record is refused, which
+// Commit reports as a *RejectedError while storing the rest. After an
+// error from Add, the caller rolls back. An OpenBatch is used by one
+// goroutine at a time.
+type OpenBatch interface {
+	// Add inserts recs into the batch. It must not retain recs.
+	Add(ctx context.Context, recs []Record) error
+	// Commit stores what was added. A *RejectedError names refused
+	// records, the rest being stored; any other error means nothing was.
+	Commit(ctx context.Context) error
+	// Rollback discards what was added; after Commit it does nothing.
+	Rollback() error
+}
+
 // ErrDuplicateBillable is wrapped by RejectedError: a second billable
 // record for a request.
 var ErrDuplicateBillable = errors.New("request already has a billable record")

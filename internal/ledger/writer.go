@@ -82,6 +82,20 @@ type WriterOptions struct {
 	// More lets a store that commits in parallel (PostgreSQL: one backend
 	// per connection) use several cores; batches then commit in any order.
 	Committers int
+	// PieceSize, with a Recorder that is a Batcher and one committer, is
+	// the most records added to the open batch at once: the batch is
+	// stored in pieces as records arrive and committed as a batch would
+	// be. Default 64. Without a Batcher, or with several committers, it
+	// is not used.
+	PieceSize int
+	// PieceInterval is the longest a record waits before it is added to
+	// the open batch, when pieces are used. Default 10ms. At 2,000
+	// records/s pieces then hold about 20 records, some 0.15 ms of SQLite
+	// inserts; PieceSize bounds them under heavier load, where larger
+	// inserts cost less a record (in a one-off benchmark of 2,048-record
+	// batches: 7.4 µs a record in 16-row inserts, 6.5 in 32-row and 5.5
+	// in 128-row ones).
+	PieceInterval time.Duration
 	// Hooks receive events. Optional.
 	Hooks Hooks
 }
@@ -112,6 +126,8 @@ type Writer struct {
 	// be full.
 	kick   chan struct{}
 	wakeAt atomic.Int64
+	// batcher is the Recorder as a Batcher when batches go in pieces.
+	batcher Batcher
 
 	submitted, committed, dropped, failed atomic.Int64
 }
@@ -130,7 +146,7 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 		return nil, fmt.Errorf("ledger writer: unknown overflow policy %v", opts.Overflow)
 	}
 	if opts.QueueSize < 0 || opts.BatchSize < 0 || opts.MaxAttempts < 0 || opts.FlushInterval < 0 || opts.Committers < 0 ||
-		opts.BlockTimeout < 0 || opts.CommitTimeout < 0 || opts.RetryBackoff < 0 {
+		opts.BlockTimeout < 0 || opts.CommitTimeout < 0 || opts.RetryBackoff < 0 || opts.PieceSize < 0 || opts.PieceInterval < 0 {
 		return nil, errors.New("ledger writer: negative option")
 	}
 	def := func(v *int, d int) {
@@ -147,7 +163,9 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 	def(&opts.BatchSize, 512)
 	def(&opts.MaxAttempts, 3)
 	def(&opts.Committers, 1)
+	def(&opts.PieceSize, 64)
 	defDur(&opts.FlushInterval, 50*time.Millisecond)
+	defDur(&opts.PieceInterval, 10*time.Millisecond)
 	defDur(&opts.BlockTimeout, 100*time.Millisecond)
 	defDur(&opts.CommitTimeout, 10*time.Second)
 	defDur(&opts.RetryBackoff, 100*time.Millisecond)
@@ -159,7 +177,10 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 		free:    make(chan *batch, opts.Committers+1),
 		kick:    make(chan struct{}, 1),
 	}
-	w.wakeAt.Store(int64(min(opts.BatchSize, opts.QueueSize)))
+	if b, ok := opts.Recorder.(Batcher); ok && opts.Committers == 1 {
+		w.batcher = b
+	}
+	w.wakeAt.Store(int64(min(opts.BatchSize, opts.QueueSize, w.pieceSize())))
 	var wg sync.WaitGroup
 	for range opts.Committers {
 		wg.Go(w.commitLoop)
