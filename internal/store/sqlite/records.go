@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -196,6 +197,39 @@ func appendArgs(args []any, recs []ledger.Record, same uint32) []any {
 	return args
 }
 
+// chunk is the records one insert statement stores, and that statement.
+type chunk struct {
+	recs  []ledger.Record
+	sh    shape
+	stmt  *sql.Stmt
+	local bool // stmt was prepared in the transaction, not on the pool
+}
+
+// split cuts recs into chunks of chunkSize records, and the rest into
+// chunks of falling powers of two: a handful of statement sizes serve
+// every batch.
+func split(recs []ledger.Record) []chunk {
+	var out []chunk
+	for rest := recs; len(rest) > 0; {
+		n := chunkSize
+		for n > len(rest) {
+			n /= 2
+		}
+		out = append(out, chunk{recs: rest[:n], sh: shape{rows: n, same: sameColumns(rest[:n])}})
+		rest = rest[n:]
+	}
+	return out
+}
+
+func validate(recs []ledger.Record) error {
+	for i := range recs {
+		if err := recs[i].Validate(); err != nil {
+			return fmt.Errorf("record usage: %w", err)
+		}
+	}
+	return nil
+}
+
 // Record implements ledger.Recorder: one transaction, multi-row inserts
 // that skip conflicts, then, only for chunks where rows were skipped, a
 // look-up telling duplicates (stored under their own id) from refused
@@ -204,53 +238,53 @@ func (s *Store) Record(ctx context.Context, recs []ledger.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	for i := range recs {
-		if err := recs[i].Validate(); err != nil {
-			return fmt.Errorf("record usage: %w", err)
-		}
+	if err := validate(recs); err != nil {
+		return err
 	}
-	// Chunks of chunkSize records, and the rest in chunks of falling
-	// powers of two: a handful of statement sizes serve every batch.
-	type chunk struct {
-		recs []ledger.Record
-		same uint32
-		args []any
-		stmt *sql.Stmt
-	}
-	var chunks []chunk
-	args := make([]any, 0, len(recs)*numColumns)
-	for rest := recs; len(rest) > 0; {
-		n := chunkSize
-		for n > len(rest) {
-			n /= 2
-		}
-		c := chunk{recs: rest[:n]}
-		rest = rest[n:]
+	chunks := split(recs)
+	for i := range chunks {
 		// Prepare before the transaction: the writer pool has one
 		// connection, which the transaction holds.
 		var err error
-		if c.stmt, c.same, err = s.insertStmt(ctx, shape{rows: n, same: sameColumns(c.recs)}); err != nil {
+		if chunks[i].stmt, chunks[i].sh, err = s.insertStmt(ctx, chunks[i].sh); err != nil {
 			return fmt.Errorf("record usage: prepare: %w", err)
 		}
-		start := len(args)
-		args = appendArgs(args, c.recs, c.same)
-		c.args = args[start:len(args):len(args)]
-		chunks = append(chunks, c)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record usage: begin: %w", err)
 	}
 	defer tx.Rollback()
-	var refused []ledger.ID
+	refused, err := insert(ctx, tx, chunks, nil)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record usage: commit: %w", err)
+	}
+	if refused != nil {
+		return &ledger.RejectedError{IDs: refused}
+	}
+	return nil
+}
+
+// insert runs chunks' inserts in tx and returns refused with the ids of
+// the second billable records it skipped appended.
+func insert(ctx context.Context, tx *sql.Tx, chunks []chunk, refused []ledger.ID) ([]ledger.ID, error) {
+	args := make([]any, 0, min(len(chunks[0].recs), chunkSize)*numColumns)
 	for _, c := range chunks {
-		res, err := tx.StmtContext(ctx, c.stmt).ExecContext(ctx, c.args...)
+		args = appendArgs(args[:0], c.recs, c.sh.same)
+		st := c.stmt
+		if !c.local {
+			st = tx.StmtContext(ctx, st)
+		}
+		res, err := st.ExecContext(ctx, args...)
 		if err != nil {
-			return fmt.Errorf("record usage: insert: %w", err)
+			return nil, fmt.Errorf("record usage: insert: %w", err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return fmt.Errorf("record usage: %w", err)
+			return nil, fmt.Errorf("record usage: %w", err)
 		}
 		if int(n) == len(c.recs) {
 			continue
@@ -263,42 +297,141 @@ func (s *Store) Record(ctx context.Context, recs []ledger.Record) error {
 			case err == sql.ErrNoRows:
 				refused = append(refused, c.recs[i].ID())
 			case err != nil:
-				return fmt.Errorf("record usage: check conflicts: %w", err)
+				return nil, fmt.Errorf("record usage: check conflicts: %w", err)
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	return refused, nil
+}
+
+// Begin implements ledger.Batcher: the batch is one write transaction,
+// held until Commit or Rollback, which other writes to the database wait
+// for (the admin API's key changes, another process).
+func (s *Store) Begin(ctx context.Context) (ledger.OpenBatch, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("record usage: begin: %w", err)
+	}
+	return &openBatch{s: s, tx: tx}, nil
+}
+
+// openBatch is a ledger.OpenBatch in one SQLite transaction.
+type openBatch struct {
+	s       *Store
+	tx      *sql.Tx
+	refused []ledger.ID
+	// local are the inserts prepared in tx because the pool had none of
+	// their shape: the transaction holds the pool's only connection.
+	// They are prepared on the pool once the transaction ends.
+	local map[shape]*sql.Stmt
+}
+
+// Add implements ledger.OpenBatch.
+func (b *openBatch) Add(ctx context.Context, recs []ledger.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := validate(recs); err != nil {
+		return err
+	}
+	chunks := split(recs)
+	for i := range chunks {
+		c := &chunks[i]
+		var ok bool
+		if c.stmt, c.sh, ok = b.s.cachedStmt(c.sh); ok {
+			continue
+		}
+		if c.stmt = b.local[c.sh]; c.stmt == nil {
+			st, err := b.tx.PrepareContext(ctx, insertSQL(c.sh))
+			if err != nil {
+				return fmt.Errorf("record usage: prepare: %w", err)
+			}
+			if b.local == nil {
+				b.local = make(map[shape]*sql.Stmt)
+			}
+			b.local[c.sh], c.stmt = st, st
+		}
+		c.local = true
+	}
+	var err error
+	b.refused, err = insert(ctx, b.tx, chunks, b.refused)
+	return err
+}
+
+// Commit implements ledger.OpenBatch.
+func (b *openBatch) Commit(ctx context.Context) error {
+	defer b.end()
+	if err := ctx.Err(); err != nil {
+		b.tx.Rollback()
 		return fmt.Errorf("record usage: commit: %w", err)
 	}
-	if refused != nil {
-		return &ledger.RejectedError{IDs: refused}
+	if err := b.tx.Commit(); err != nil {
+		return fmt.Errorf("record usage: commit: %w", err)
+	}
+	if b.refused != nil {
+		return &ledger.RejectedError{IDs: b.refused}
 	}
 	return nil
 }
 
-// insertStmt returns the prepared insert of sh and the shared columns it
-// binds, preparing it on first use: compiling a multi-row statement for
+// Rollback implements ledger.OpenBatch.
+func (b *openBatch) Rollback() error {
+	defer b.end()
+	if err := b.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("record usage: rollback: %w", err)
+	}
+	return nil
+}
+
+// end prepares on the pool, for the next batches, the inserts this one
+// had to prepare in its transaction. A failure leaves them to be
+// prepared again in a later batch.
+func (b *openBatch) end() {
+	for sh := range b.local {
+		_, _, _ = b.s.insertStmt(context.Background(), sh)
+	}
+	b.local = nil
+}
+
+// insertStmt returns the prepared insert of sh and the shape it really
+// has, preparing it on first use: compiling a multi-row statement for
 // every batch cost more than inserting the rows. Once maxShapes are kept,
-// a new shape falls back to binding every value per row, one statement
-// per chunk size.
-func (s *Store) insertStmt(ctx context.Context, sh shape) (*sql.Stmt, uint32, error) {
+// a new shape falls back to binding every value per row (same 0), one
+// statement per chunk size. It needs the pool's connection.
+func (s *Store) insertStmt(ctx context.Context, sh shape) (*sql.Stmt, shape, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
+	st, sh, ok := s.cachedStmtLocked(sh)
+	if ok {
+		return st, sh, nil
+	}
+	st, err := s.w.PrepareContext(ctx, insertSQL(sh))
+	if err != nil {
+		return nil, sh, err
+	}
+	s.inserts[sh] = st
+	return st, sh, nil
+}
+
+// cachedStmt is insertStmt without preparing: ok is false, with the
+// shape to prepare, when none is kept.
+func (s *Store) cachedStmt(sh shape) (st *sql.Stmt, _ shape, ok bool) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	return s.cachedStmtLocked(sh)
+}
+
+func (s *Store) cachedStmtLocked(sh shape) (*sql.Stmt, shape, bool) {
 	if st := s.inserts[sh]; st != nil {
-		return st, sh.same, nil
+		return st, sh, true
 	}
 	if len(s.inserts) >= maxShapes {
 		sh.same = 0
 		if st := s.inserts[sh]; st != nil {
-			return st, 0, nil
+			return st, sh, true
 		}
 	}
-	st, err := s.w.PrepareContext(ctx, insertSQL(sh))
-	if err != nil {
-		return nil, 0, err
-	}
-	s.inserts[sh] = st
-	return st, sh.same, nil
+	return nil, sh, false
 }
 
 // Records returns the records of requestID ordered by attempt.

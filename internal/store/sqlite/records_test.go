@@ -191,3 +191,35 @@ func pick200(rng *rand.Rand) int {
 	}
 	return 502
 }
+
+// TestBatchKeepsInsertsPreparedInTransaction: an insert shape first met
+// inside an open batch is prepared in its transaction (the pool's one
+// connection is held) and kept on the pool once the batch ends.
+func TestBatchKeepsInsertsPreparedInTransaction(t *testing.T) {
+	s := newStore(t).(*Store)
+	ctx := context.Background()
+	o, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ledger.Record{RequestID: "a", Attempt: 1, Time: time.Now(), Model: "m", Provider: "p"}
+	r2 := r
+	r2.RequestID, r2.LatencyMs = "b", 7
+	recs := []ledger.Record{r, r2}
+	sh := shape{rows: 2, same: sameColumns(recs)}
+	if _, _, ok := s.cachedStmt(sh); ok {
+		t.Fatal("shape kept before any insert")
+	}
+	if err := o.Add(ctx, recs); err != nil {
+		t.Fatalf("Add = %v", err)
+	}
+	if _, _, ok := s.cachedStmt(sh); ok {
+		t.Error("shape kept on the pool while the batch holds its connection")
+	}
+	if err := o.Commit(ctx); err != nil {
+		t.Fatalf("Commit = %v", err)
+	}
+	if _, _, ok := s.cachedStmt(sh); !ok {
+		t.Error("shape not kept once the batch ended")
+	}
+}

@@ -47,7 +47,7 @@ type Store struct {
 	inserts map[shape]*sql.Stmt // prepared multi-row inserts
 }
 
-var _ ledger.Recorder = (*Store)(nil)
+var _ ledger.Batcher = (*Store)(nil)
 
 func init() {
 	sqlite.MustRegisterFunction(decimalSumName, &sqlite.FunctionImpl{

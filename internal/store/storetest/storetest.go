@@ -5,7 +5,8 @@
 // It checks exact round trips of records, idempotency on (request id,
 // attempt), one billable record per request, large batches, usage grouping
 // and totals against sums computed in Go, time ranges, concurrent writers
-// and ledger.Scanner's order, filters and stopping. Bench measures records
+// ledger.Batcher's batches in pieces, where a store has them, and
+// ledger.Scanner's order, filters and stopping. Bench measures records
 // per second through a ledger.Writer, BenchScan records per second read by
 // Scan.
 package storetest
@@ -52,6 +53,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"UsageBadQuery", testUsageBadQuery},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ThroughWriter", testThroughWriter},
+		{"BatchPieces", testBatchPieces},     // ledger.Batcher; see batcher.go
+		{"BatchRollback", testBatchRollback}, // ledger.Batcher
+
 		{"Keys", testKeys}, // admin.KeyStore; see keys.go
 	}
 	for _, tc := range tests {
