@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -221,5 +222,40 @@ func TestBatchKeepsInsertsPreparedInTransaction(t *testing.T) {
 	}
 	if _, _, ok := s.cachedStmt(sh); !ok {
 		t.Error("shape not kept once the batch ended")
+	}
+}
+
+// TestOpenWhileBatchOpen: a second opener of the file (multipolar usage,
+// settle) neither waits for nor fails on the write lock that an open
+// ledger batch holds, and reads what was committed before it.
+func TestOpenWhileBatchOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := ledger.Record{RequestID: "before", Attempt: 1, Time: time.Now(), Model: "m", Provider: "p", Billable: true}
+	if err := s.Record(ctx, []ledger.Record{r}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.RequestID = "open"
+	if err := o.Add(ctx, []ledger.Record{r}); err != nil {
+		t.Fatal(err)
+	}
+	defer o.Rollback()
+	reader, err := Open(ctx, Options{Path: path, BusyTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Open while a batch is open = %v", err)
+	}
+	defer reader.Close()
+	_, total, err := reader.Usage(ctx, ledger.Query{})
+	if err != nil || total.Records != 1 {
+		t.Errorf("Usage while a batch is open = %d records, %v; want the 1 committed", total.Records, err)
 	}
 }

@@ -122,6 +122,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Look before writing: a process opening the file to read (multipolar
+	// usage, settle) must not wait for the write lock that a gateway
+	// holds through its open ledger batch.
+	if s.applied(ctx, ms) {
+		return nil
+	}
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
@@ -132,6 +138,33 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// applied reports whether every migration of ms is recorded as applied;
+// false also when that cannot be read (a new file).
+func (s *Store) applied(ctx context.Context, ms []migrations.Migration) bool {
+	rows, err := s.w.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	have := make(map[int]bool)
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return false
+		}
+		have[v] = true
+	}
+	if rows.Err() != nil {
+		return false
+	}
+	for _, m := range ms {
+		if !have[m.Version] {
+			return false
+		}
+	}
+	return true
 }
 
 // apply runs m unless already applied, checking inside the write
