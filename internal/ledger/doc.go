@@ -9,7 +9,9 @@
 // billable record for a RequestID.
 //
 // Writer puts a bounded queue in front of a Recorder and commits records
-// in batches from one goroutine, with an explicit overflow policy.
+// in batches from one goroutine, with an explicit overflow policy. A
+// Recorder that is also a Batcher (SQLite) takes each batch in pieces as
+// its records arrive and commits it once.
 //
 // Usage reports aggregate records by provider, model, key, team or
 // workload, with exact token and money sums.
