@@ -230,42 +230,23 @@ func validate(recs []ledger.Record) error {
 	return nil
 }
 
-// Record implements ledger.Recorder: one transaction, multi-row inserts
-// that skip conflicts, then, only for chunks where rows were skipped, a
-// look-up telling duplicates (stored under their own id) from refused
-// second billable records.
+// Record implements ledger.Recorder: one batch of Begin, Add and Commit,
+// so one transaction of multi-row inserts that skip conflicts, then, only
+// for chunks where rows were skipped, a look-up telling duplicates (stored
+// under their own id) from refused second billable records.
 func (s *Store) Record(ctx context.Context, recs []ledger.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := validate(recs); err != nil {
-		return err
-	}
-	chunks := split(recs)
-	for i := range chunks {
-		// Prepare before the transaction: the writer pool has one
-		// connection, which the transaction holds.
-		var err error
-		if chunks[i].stmt, chunks[i].sh, err = s.insertStmt(ctx, chunks[i].sh); err != nil {
-			return fmt.Errorf("record usage: prepare: %w", err)
-		}
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record usage: begin: %w", err)
-	}
-	defer tx.Rollback()
-	refused, err := insert(ctx, tx, chunks, nil)
+	b, err := s.Begin(ctx)
 	if err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record usage: commit: %w", err)
+	if err := b.Add(ctx, recs); err != nil {
+		b.Rollback()
+		return err
 	}
-	if refused != nil {
-		return &ledger.RejectedError{IDs: refused}
-	}
-	return nil
+	return b.Commit(ctx)
 }
 
 // insert runs chunks' inserts in tx and returns refused with the ids of
@@ -388,33 +369,38 @@ func (b *openBatch) Rollback() error {
 // prepared again in a later batch.
 func (b *openBatch) end() {
 	for sh := range b.local {
-		_, _, _ = b.s.insertStmt(context.Background(), sh)
+		b.s.keep(sh)
 	}
 	b.local = nil
 }
 
-// insertStmt returns the prepared insert of sh and the shape it really
-// has, preparing it on first use: compiling a multi-row statement for
-// every batch cost more than inserting the rows. Once maxShapes are kept,
-// a new shape falls back to binding every value per row (same 0), one
-// statement per chunk size. It needs the pool's connection.
-func (s *Store) insertStmt(ctx context.Context, sh shape) (*sql.Stmt, shape, error) {
+// keep prepares the insert of sh on the pool and keeps it, unless one is
+// kept already or maxShapes are and sh binds shared columns: beyond that
+// bound a chunk binds every value per row (same 0), one statement per
+// chunk size. Compiling a multi-row statement for every batch cost more
+// than inserting the rows. It prepares without holding stmtMu: preparing
+// waits for the pool's one connection, which an open batch may hold
+// while it looks up its inserts under stmtMu.
+func (s *Store) keep(sh shape) {
+	if _, got, ok := s.cachedStmt(sh); ok || got != sh {
+		return
+	}
+	st, err := s.w.PrepareContext(context.Background(), insertSQL(sh))
+	if err != nil {
+		return
+	}
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
-	st, sh, ok := s.cachedStmtLocked(sh)
-	if ok {
-		return st, sh, nil
-	}
-	st, err := s.w.PrepareContext(ctx, insertSQL(sh))
-	if err != nil {
-		return nil, sh, err
+	if s.inserts[sh] != nil || (len(s.inserts) >= maxShapes && sh.same != 0) {
+		st.Close()
+		return
 	}
 	s.inserts[sh] = st
-	return st, sh, nil
 }
 
-// cachedStmt is insertStmt without preparing: ok is false, with the
-// shape to prepare, when none is kept.
+// cachedStmt returns the kept insert of sh and the shape it really has
+// (same 0 once maxShapes are kept and sh is not among them); ok is false,
+// with the shape to prepare, when none is kept.
 func (s *Store) cachedStmt(sh shape) (st *sql.Stmt, _ shape, ok bool) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
