@@ -42,10 +42,15 @@ func (w *Writer) newBatch() *batch {
 	}
 }
 
-func (w *Writer) recycle(b *batch) {
+// reset empties b for reuse.
+func (b *batch) reset() {
 	clear(b.recs) // drop references to records and channels
 	clear(b.done)
 	b.recs, b.done, b.sync, b.final = b.recs[:0], b.done[:0], false, false
+}
+
+func (w *Writer) recycle(b *batch) {
+	b.reset()
 	select {
 	case w.free <- b:
 	default:
@@ -214,7 +219,6 @@ func (w *Writer) commitPieces() {
 	for p := range w.commits {
 		all.recs = append(all.recs, p.recs...)
 		all.done = append(all.done, p.done...)
-		all.sync = all.sync || p.sync
 		if open == nil && err == nil {
 			call(func(context.Context) error {
 				var e error
@@ -243,9 +247,7 @@ func (w *Writer) commitPieces() {
 			w.commit(all) // through Record, with retries
 		}
 		open, err, elapsed = nil, nil, 0
-		clear(all.recs)
-		clear(all.done)
-		all.recs, all.done, all.sync = all.recs[:0], all.done[:0], false
+		all.reset()
 	}
 }
 
