@@ -42,10 +42,17 @@ const maxShapes = 128
 // search, so numbered parameters made binding quadratic. The shared
 // values are therefore parameters of a one-row CTE, written first so
 // that they take the first numbers, joined to the rows of varying values.
+//
+// OR IGNORE skips a duplicate (request_id, attempt) and a second billable
+// record alike; Record tells them apart. It also spares every statement a
+// statement journal: ON CONFLICT DO NOTHING left the NOT NULL checks able
+// to abort a statement of many rows halfway, so SQLite journalled each page
+// the statement touched, about 15% of the writer's CPU. No column is ever
+// bound NULL, so nothing else is ever ignored.
 func insertSQL(sh shape) string {
 	var b strings.Builder
 	if sh.same == 0 {
-		b.WriteString("INSERT INTO usage_records (" + columns + ") VALUES ")
+		b.WriteString("INSERT OR IGNORE INTO usage_records (" + columns + ") VALUES ")
 		row := "(" + strings.Repeat("?,", numColumns-1) + "?)"
 		for i := range sh.rows {
 			if i > 0 {
@@ -65,7 +72,7 @@ func insertSQL(sh shape) string {
 			}
 		}
 		row := "(" + strings.Join(varying, ",") + ")"
-		fmt.Fprintf(&b, "WITH s(%s) AS (SELECT %s) INSERT INTO usage_records (%s) SELECT %s FROM s, (VALUES ",
+		fmt.Fprintf(&b, "WITH s(%s) AS (SELECT %s) INSERT OR IGNORE INTO usage_records (%s) SELECT %s FROM s, (VALUES ",
 			strings.Join(shared, ","), strings.Repeat("?,", len(shared)-1)+"?", columns, strings.Join(sel, ","))
 		for i := range sh.rows {
 			if i > 0 {
@@ -73,12 +80,8 @@ func insertSQL(sh shape) string {
 			}
 			b.WriteString(row)
 		}
-		// WHERE true: without it, ON CONFLICT would parse as a join's.
-		b.WriteString(") WHERE true")
+		b.WriteByte(')')
 	}
-	// No conflict target: a duplicate (request_id, attempt) and a second
-	// billable record are both skipped; Record tells them apart.
-	b.WriteString(" ON CONFLICT DO NOTHING")
 	return b.String()
 }
 
