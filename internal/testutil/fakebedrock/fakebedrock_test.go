@@ -1,6 +1,7 @@
 package fakebedrock
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -51,8 +52,35 @@ func newClient(ts *httptest.Server, secret string) *bedrockruntime.Client {
 		BaseEndpoint:     aws.String(ts.URL),
 		Credentials:      staticCreds(testAKID, secret, ""),
 		RetryMaxAttempts: 1,
-		HTTPClient:       ts.Client(),
+		HTTPClient:       &http.Client{Transport: copiedBodies{ts.Client().Transport}},
 	})
+}
+
+// copiedBodies hands the transport its own copy of each request body.
+// smithy-go closes the request body it built as soon as the response's
+// headers are in (transport/http/client.go), and a ConverseStream goes on
+// reading its response on the same connection. Having sent Content-Length bytes,
+// the transport reads that body once more to check that nothing is left;
+// when the close comes first, the read fails and the transport closes the
+// connection under the stream being read: "use of closed network
+// connection" after some of the events, about one run in 300 (see
+// aws-sdk-go-v2 issues 1825 and 2737). The fake is not involved: it has read
+// the whole body before it answers.
+type copiedBodies struct{ next http.RoundTripper }
+
+func (c copiedBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return c.next.RoundTrip(r)
+	}
+	body, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r = r.Clone(r.Context())
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return c.next.RoundTrip(r)
 }
 
 // converseInput sends one system block of 3 words and 2 messages of 2 + 1
