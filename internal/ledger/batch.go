@@ -65,7 +65,9 @@ func (w *Writer) recycle(b *batch) {
 //
 // When batches go in pieces (a Batcher), gather also hands over what it
 // holds of the open batch once it has PieceSize records or its oldest has
-// waited PieceInterval; the piece that ends a batch is marked final.
+// waited PieceInterval; the piece that ends a batch is marked final. While
+// a batch is open and nothing is held, it looks at the queue every
+// PieceInterval.
 //
 // Once a batch has started, gather does not wake for each record: it
 // sleeps until the next deadline or until a submitter kicks it (a
@@ -159,8 +161,17 @@ func (w *Writer) gather() {
 			continue
 		}
 		due := batchDue
-		if w.batcher != nil && len(cur.recs) > 0 && pieceDue.Before(due) {
-			due = pieceDue
+		if w.batcher != nil {
+			if len(cur.recs) == 0 {
+				// Part of the batch went out in pieces and nothing is
+				// held: look again in PieceInterval, so that what comes
+				// meanwhile waits no longer than that without a kick per
+				// record.
+				pieceDue = time.Now().Add(w.opts.PieceInterval)
+			}
+			if pieceDue.Before(due) {
+				due = pieceDue
+			}
 		}
 		timer.Reset(time.Until(due))
 		select {

@@ -130,6 +130,36 @@ func TestWriterPieceInterval(t *testing.T) {
 	b.firstBatch(t, 1, "batch not committed after the flush interval")
 }
 
+// TestWriterPieceIntervalAfterPiece: a record that comes after a piece
+// went out is added within PieceInterval too, not when enough records
+// have come to fill the next piece or the batch ends.
+func TestWriterPieceIntervalAfterPiece(t *testing.T) {
+	b := newBatcher()
+	w := mustNew(t, WriterOptions{Recorder: b, PieceSize: 2, PieceInterval: 5 * time.Millisecond, FlushInterval: time.Hour})
+	for _, id := range []string{"a", "b"} {
+		if err := w.Submit(rec(id, 1, true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := <-b.added; n != 2 {
+		t.Fatalf("first piece of %d records, want 2", n)
+	}
+	if err := w.Submit(rec("c", 1, true)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-b.added:
+		if n != 1 {
+			t.Errorf("second piece of %d records, want 1", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("record after a piece not added within the piece interval")
+	}
+	if n := b.len(); n != 0 {
+		t.Errorf("%d records committed before the batch ended", n)
+	}
+}
+
 // TestWriterPiecesSubmitSync: a waiter whose record went out in a full,
 // non-final piece still has its batch committed without waiting for the
 // interval.
