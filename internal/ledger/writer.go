@@ -88,14 +88,6 @@ type WriterOptions struct {
 	// be. Default 64. Without a Batcher, or with several committers, it
 	// is not used.
 	PieceSize int
-	// PieceInterval is the longest a record waits before it is added to
-	// the open batch, when pieces are used. Default 10ms. At 2,000
-	// records/s pieces then hold about 20 records, some 0.15 ms of SQLite
-	// inserts; PieceSize bounds them under heavier load, where larger
-	// inserts cost less a record (in a one-off benchmark of 2,048-record
-	// batches: 7.4 µs a record in 16-row inserts, 6.5 in 32-row and 5.5
-	// in 128-row ones).
-	PieceInterval time.Duration
 	// Hooks receive events. Optional.
 	Hooks Hooks
 }
@@ -146,7 +138,7 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 		return nil, fmt.Errorf("ledger writer: unknown overflow policy %v", opts.Overflow)
 	}
 	if opts.QueueSize < 0 || opts.BatchSize < 0 || opts.MaxAttempts < 0 || opts.FlushInterval < 0 || opts.Committers < 0 ||
-		opts.BlockTimeout < 0 || opts.CommitTimeout < 0 || opts.RetryBackoff < 0 || opts.PieceSize < 0 || opts.PieceInterval < 0 {
+		opts.BlockTimeout < 0 || opts.CommitTimeout < 0 || opts.RetryBackoff < 0 || opts.PieceSize < 0 {
 		return nil, errors.New("ledger writer: negative option")
 	}
 	def := func(v *int, d int) {
@@ -165,7 +157,6 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 	def(&opts.Committers, 1)
 	def(&opts.PieceSize, 64)
 	defDur(&opts.FlushInterval, 50*time.Millisecond)
-	defDur(&opts.PieceInterval, 10*time.Millisecond)
 	defDur(&opts.BlockTimeout, 100*time.Millisecond)
 	defDur(&opts.CommitTimeout, 10*time.Second)
 	defDur(&opts.RetryBackoff, 100*time.Millisecond)
