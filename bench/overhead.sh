@@ -24,43 +24,8 @@ trap 'kill "$GW" 2>/dev/null || true; wait "$GW" 2>/dev/null || true' EXIT
 
 go build -C "$ROOT" -o "$WORK/multipolar" ./cmd/multipolar
 PROFILE=${PROFILE:-full}
-MOCK=http://127.0.0.1:${MOCK_PORT:-18080}/v1
-metering=false routing=false
-case "$PROFILE" in
-  core) ;;
-  metering) metering=true ;;
-  routing) routing=true ;;
-  full) metering=true routing=true ;;
-  *) echo "bench: PROFILE must be core, metering, routing or full" >&2; exit 2 ;;
-esac
-{
-  echo "listen: 127.0.0.1:$PORT"
-  echo "log: {level: info, format: json}"
-  echo "providers:"
-  echo "  - {name: mock, type: openai-compatible, base_url: \"$MOCK\", region: us-east, capacity: {rpm: 100000000}}"
-  echo "  - {name: spare, type: openai-compatible, base_url: \"$MOCK\", region: us-east}"
-  echo "models:"
-  if $routing; then
-    echo "  - {name: gpt-4o-mini, family: openai, routes: [{strategy: weighted, members: [{provider: spare, weight: 1}]}, mock]}"
-  else
-    echo "  - {name: gpt-4o-mini, routes: [mock]}"
-  fi
-  echo "  - {name: gpt-4o, routes: [mock]}"
-  if $routing; then
-    echo "agreements:"
-    echo "  - {name: primary, type: first_refusal, holder: mock, scope: {models: [\"gpt-*\"]}, until: 2030-12-31}"
-    echo "policies:"
-    echo "  - {workload: default, regions: [us-east], require: [json], allow_family_fallback: false}"
-  fi
-  if $metering; then
-    echo "ledger: {driver: sqlite, path: \"$WORK/ledger.db\"}"
-    echo "prices: [{provider: \"*\", model: gpt-4o-mini, input: \"0.15\", output: \"0.60\"}]"
-    echo "keys: [{name: bench, key: \"\${BENCH_KEY}\", budgets: [{limit: \"1000000000\", period: monthly}], limits: {rpm: 100000000, tpm: 100000000000}}]"
-  else
-    echo "ledger: {driver: none}"
-    echo "keys: [{name: bench, key: \"\${BENCH_KEY}\"}]"
-  fi
-} > "$WORK/multipolar.yaml"
+. "$ROOT/bench/profile.sh"
+write_config "$PROFILE" "$PORT" "$WORK/multipolar.yaml" "$WORK/ledger.db"
 echo "bench: profile $PROFILE"
 env BENCH_KEY=sk-bench ${GOGC:+GOGC=$GOGC} "$WORK/multipolar" serve --config "$WORK/multipolar.yaml" 2>"$WORK/gateway.log" &
 GW=$!
