@@ -47,7 +47,7 @@ const maxShapes = 128
 // record alike; Record tells them apart. It also spares every statement a
 // statement journal: ON CONFLICT DO NOTHING left the NOT NULL checks able
 // to abort a statement of many rows halfway, so SQLite journalled each page
-// the statement touched, about 15% of the writer's CPU. No column is ever
+// the statement touched, 10–20% of the writer's CPU. No column is ever
 // bound NULL, so nothing else is ever ignored.
 func insertSQL(sh shape) string {
 	var b strings.Builder
