@@ -224,15 +224,6 @@ func split(recs []ledger.Record) []chunk {
 	return out
 }
 
-func validate(recs []ledger.Record) error {
-	for i := range recs {
-		if err := recs[i].Validate(); err != nil {
-			return fmt.Errorf("record usage: %w", err)
-		}
-	}
-	return nil
-}
-
 // Record implements ledger.Recorder: one batch of Begin, Add and Commit,
 // so one transaction of multi-row inserts that skip conflicts, then, only
 // for chunks where rows were skipped, a look-up telling duplicates (stored
@@ -315,8 +306,10 @@ func (b *openBatch) Add(ctx context.Context, recs []ledger.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := validate(recs); err != nil {
-		return err
+	for i := range recs {
+		if err := recs[i].Validate(); err != nil {
+			return fmt.Errorf("record usage: %w", err)
+		}
 	}
 	chunks := split(recs)
 	for i := range chunks {
@@ -404,13 +397,9 @@ func (s *Store) keep(sh shape) {
 // cachedStmt returns the kept insert of sh and the shape it really has
 // (same 0 once maxShapes are kept and sh is not among them); ok is false,
 // with the shape to prepare, when none is kept.
-func (s *Store) cachedStmt(sh shape) (st *sql.Stmt, _ shape, ok bool) {
+func (s *Store) cachedStmt(sh shape) (*sql.Stmt, shape, bool) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
-	return s.cachedStmtLocked(sh)
-}
-
-func (s *Store) cachedStmtLocked(sh shape) (*sql.Stmt, shape, bool) {
 	if st := s.inserts[sh]; st != nil {
 		return st, sh, true
 	}

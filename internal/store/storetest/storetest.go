@@ -55,8 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ThroughWriter", testThroughWriter},
 		{"BatchPieces", testBatchPieces},     // ledger.Batcher; see batcher.go
 		{"BatchRollback", testBatchRollback}, // ledger.Batcher
-
-		{"Keys", testKeys}, // admin.KeyStore; see keys.go
+		{"Keys", testKeys},                   // admin.KeyStore; see keys.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
